@@ -1,0 +1,415 @@
+"""Configuration: YAML in, typed settings out, one-line errors for user mistakes.
+
+The schema lives here as pydantic models.  ``load_config(path)`` reads the file
+safely (``yaml.SafeLoader``), interpolates ``${VAR}`` / ``${VAR:-default}`` in
+string values, merges the ``defaults:`` section into every source, validates,
+and raises :class:`ConfigError` whose ``str()`` is a single line naming the
+file, the line, the key and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crawler.cron import parse_interval, validate_cron, validate_timezone
+
+SOURCE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Keys that look like credentials: never accepted in the YAML.
+_SECRET_KEY_RE = re.compile(r"(secret|password|passwd|access_key|token|credential)", re.I)
+
+DEFAULT_USER_AGENT = "archiver/0.1 (+https://github.com/archiver-project/archiver)"
+
+
+class ConfigError(Exception):
+    """A user mistake in the configuration; ``str()`` is one line."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 key: str | None = None):
+        self.file, self.line, self.key, self.message = file, line, key, message
+        where = file or "<config>"
+        if line:
+            where += f":{line}"
+        text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
+        super().__init__(text.replace("\n", " "))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Model):
+    url: str = "file://./archive"
+    endpoint_url: Optional[str] = None
+    region: Optional[str] = None
+    profile: Optional[str] = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Since boto3 1.36 the client sends CRC checksums by default; some S3-compatible
+    # servers reject them.  "when_required" restores the older behaviour.
+    request_checksum_calculation: Literal["when_supported", "when_required"] = "when_supported"
+    response_checksum_validation: Literal["when_supported", "when_required"] = "when_supported"
+    # Pages that could not be stored are kept here and uploaded by the next run.
+    spool_dir: str = "./.archiver-spool"
+    spool_max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
+    retries: int = Field(default=5, ge=0, le=20)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme == "file":
+            if not (parts.netloc + parts.path):
+                raise ValueError("file:// needs a path, e.g. file://./archive")
+        elif parts.scheme == "s3":
+            bucket = parts.netloc
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket or ""):
+                raise ValueError(f"'{bucket}' is not a valid bucket name (3-63 of a-z 0-9 . -)")
+            if ".." in parts.path.split("/"):
+                raise ValueError("the s3:// prefix must not contain '..'")
+        else:
+            raise ValueError(f"use file://PATH or s3://BUCKET/PREFIX, not '{v}'")
+        return v
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{v}' is not an http(s) URL")
+        if parts.username or parts.password:
+            raise ValueError("credentials do not belong in endpoint_url; use the AWS environment")
+        return v
+
+
+class SourceSettings(_Model):
+    name: str
+    start_urls: list[str] = Field(default_factory=list)
+    follow: list[str] = Field(default_factory=list)
+    articles: list[str] = Field(default_factory=list)
+    feeds: list[str] = Field(default_factory=list)
+    sitemaps: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    max_depth: int = Field(default=2, ge=0, le=50)
+    schedule: Optional[str] = "0 * * * *"
+    interval: Optional[str] = None
+    timezone: str = "UTC"
+    jitter: int = Field(default=0, ge=0, le=86400)
+    enabled: bool = True
+    # politeness
+    obey_robots: bool = True
+    user_agent: str = DEFAULT_USER_AGENT
+    concurrency: int = Field(default=4, ge=1, le=64)
+    delay: float = Field(default=0.5, ge=0, le=600)
+    autothrottle: bool = True
+    download_timeout: float = Field(default=30.0, gt=0, le=600)
+    retries: int = Field(default=2, ge=0, le=10)
+    # bounds
+    max_pages: int = Field(default=5000, ge=1)
+    max_run_seconds: int = Field(default=3600, ge=1)
+    max_memory_mb: int = Field(default=1024, ge=64)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # extraction processes beside the crawl; None = one per CPU (none on a single CPU)
+    extract_workers: Optional[int] = Field(default=None, ge=0, le=32)
+    # network scope: private/loopback targets are refused unless the source's own
+    # hosts are private; these networks are refused always (in addition to
+    # link-local and cloud metadata addresses).
+    forbid_networks: list[str] = Field(default_factory=list)
+    allow_private: Optional[bool] = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not SOURCE_NAME_RE.match(v):
+            raise ValueError(f"'{v}' must match [a-z0-9][a-z0-9_-]* (it is used in object keys)")
+        return v
+
+    @field_validator("start_urls", "feeds", "sitemaps")
+    @classmethod
+    def _check_urls(cls, v: list[str]) -> list[str]:
+        for i, url in enumerate(v):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"item {i}: '{url}' is not an absolute http(s) URL")
+        return v
+
+    @field_validator("follow", "articles")
+    @classmethod
+    def _check_regexes(cls, v: list[str]) -> list[str]:
+        for i, pattern in enumerate(v):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"item {i}: bad regex '{pattern}': {exc}") from None
+        return v
+
+    @field_validator("forbid_networks")
+    @classmethod
+    def _check_networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for i, net in enumerate(v):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"item {i}: '{net}' is not an IP network like 10.0.0.0/8") from None
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else validate_cron(v)
+
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            parse_interval(v)
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, v: str) -> str:
+        return validate_timezone(v)
+
+    @model_validator(mode="after")
+    def _needs_entry_points(self) -> "SourceSettings":
+        if not (self.start_urls or self.feeds or self.sitemaps):
+            raise ValueError("a source needs at least one of start_urls, feeds, sitemaps")
+        return self
+
+    # -- derived views ------------------------------------------------------
+    def hosts(self) -> list[str]:
+        """Hosts this source may reach: those of its entry points plus ``allowed_hosts``."""
+        seen: dict[str, None] = {}
+        for url in [*self.start_urls, *self.feeds, *self.sitemaps]:
+            host = urlsplit(url).hostname
+            if host:
+                seen[host.lower()] = None
+        for host in self.allowed_hosts:
+            seen[host.lower()] = None
+        return list(seen)
+
+
+class Settings(_Model):
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    sources: list[SourceSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Settings":
+        seen: set[str] = set()
+        for i, source in enumerate(self.sources):
+            if source.name in seen:
+                raise _KeyedError(("sources", i, "name"),
+                                  f"duplicate source name '{source.name}'; names must be unique")
+            seen.add(source.name)
+        return self
+
+    def source(self, name: str) -> SourceSettings:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = [s.name for s in self.sources]
+        hint = difflib.get_close_matches(name, known, n=1)
+        extra = f" (did you mean '{hint[0]}'?)" if hint else f"; known: {', '.join(known) or 'none'}"
+        raise ConfigError(f"no source named '{name}'{extra}")
+
+
+class _KeyedError(ValueError):
+    """A validation error that knows which key it belongs to."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc, self.message = loc, message
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    settings: Settings
+    path: Path
+
+
+# -- YAML with line numbers -------------------------------------------------------
+
+def _walk(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise ConfigError(f"key '{key}' appears twice", file=file,
+                                  line=key_node.start_mark.line + 1, key=_dotted(path + (key,)))
+            seen.add(key)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, path + (key,), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), lines, file)
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _interpolate(value: Any, path: tuple, lines: dict, file: str, env: dict) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, path + (k,), lines, file, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, path + (i,), lines, file, env) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        def sub(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set (or write ${{{name}:-default}})",
+                              file=file, line=_line_for(path, lines), key=_dotted(path))
+        return _VAR_RE.sub(sub, value)
+    return value
+
+
+def _line_for(path: tuple, lines: dict) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+def _model_for(path: tuple) -> type[BaseModel] | None:
+    if not path:
+        return Settings
+    if path[0] == "storage" and len(path) == 2:
+        return StorageSettings
+    if path[0] in ("sources", "defaults") and (len(path) == 3 or (path[0] == "defaults" and len(path) == 2)):
+        return SourceSettings
+    return None
+
+
+def _describe(err: dict, path: tuple) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = path[-1] if path else "?"
+        if isinstance(key, str) and _SECRET_KEY_RE.search(key):
+            return ("credentials do not belong in the config file; set AWS_ACCESS_KEY_ID / "
+                    "AWS_SECRET_ACCESS_KEY or AWS_PROFILE in the environment")
+        model = _model_for(path[:-1]) if path[0] != "defaults" else SourceSettings
+        known = sorted(model.model_fields) if model else []
+        hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        if hint:
+            return f"unknown key (did you mean '{hint[0]}'?)"
+        return f"unknown key; known keys here: {', '.join(known)}" if known else "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = err["msg"]
+    msg = re.sub(r"^(Value error|Assertion failed), ", "", msg)
+    if err.get("input") is not None and kind.endswith("_type"):
+        msg += f" (got {type(err['input']).__name__})"
+    return msg
+
+
+def parse_config(text: str, *, file: str = "<config>", env: Optional[dict] = None) -> Settings:
+    """Parse and validate YAML text into :class:`Settings` (raises :class:`ConfigError`)."""
+    env = dict(os.environ) if env is None else env
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise ConfigError("the file is empty; it needs at least a 'sources:' list", file=file)
+            lines: dict = {}
+            _walk(node, (), lines, file)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"invalid YAML: {problem}", file=file,
+                          line=(mark.line + 1) if mark else None) from None
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping with 'storage:' and 'sources:'", file=file, line=1)
+    data = _interpolate(data, (), lines, file, env)
+
+    defaults = data.pop("defaults", None) or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError("must be a mapping of source settings", file=file,
+                          line=_line_for(("defaults",), lines), key="defaults")
+    for key in ("name", "start_urls", "feeds", "sitemaps"):
+        if key in defaults:
+            raise ConfigError("belongs to each source, not to defaults", file=file,
+                              line=_line_for(("defaults", key), lines), key=f"defaults.{key}")
+    try:
+        SourceSettings.model_validate({"name": "defaults", "start_urls": ["http://defaults.invalid/"],
+                                       **defaults})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = ("defaults",) + tuple(err["loc"])
+        raise ConfigError(_describe(err, path), file=file, line=_line_for(path, lines),
+                          key=_dotted(path)) from None
+
+    sources = data.get("sources")
+    if sources is None:
+        raise ConfigError("missing 'sources:' list", file=file, line=1, key="sources")
+    if not isinstance(sources, list):
+        raise ConfigError("must be a list of sources", file=file,
+                          line=_line_for(("sources",), lines), key="sources")
+    merged = []
+    for i, src in enumerate(sources):
+        if not isinstance(src, dict):
+            raise ConfigError("each source must be a mapping with at least 'name:'", file=file,
+                              line=_line_for(("sources", i), lines), key=f"sources[{i}]")
+        merged.append({**defaults, **src})
+    data["sources"] = merged
+
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = tuple(err["loc"])
+        ctx_err = (err.get("ctx") or {}).get("error")
+        message = _describe(err, path)
+        if isinstance(ctx_err, _KeyedError):
+            path, message = ctx_err.loc, ctx_err.message
+        # an error in a merged default points at the defaults section
+        if len(path) >= 3 and path[0] == "sources" and (path[:3] not in lines) and ("defaults", path[2]) in lines:
+            path = ("defaults", path[2]) + path[3:]
+        label = _dotted(path)
+        if path and path[0] == "sources" and len(path) >= 2 and isinstance(path[1], int):
+            name = merged[path[1]].get("name") if path[1] < len(merged) else None
+            if isinstance(name, str) and len(path) > 2:
+                label += f" (source '{name}')"
+        raise ConfigError(message, file=file, line=_line_for(path, lines), key=label) from None
+
+
+def load_config(path: str | os.PathLike, *, env: Optional[dict] = None) -> LoadedConfig:
+    """Read and validate a config file (raises :class:`ConfigError`)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found; pass --config PATH to an existing YAML file", file=str(p)) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory; pass --config PATH to a YAML file", file=str(p)) from None
+    except PermissionError:
+        raise ConfigError("permission denied reading the file", file=str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(p)) from None
+    return LoadedConfig(parse_config(text, file=str(p), env=env), p)

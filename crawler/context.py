@@ -1,0 +1,69 @@
+"""What one crawl shares between its spider and its pipeline: settings, store, counters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from crawler.archive import Archiver
+from crawler.config import SourceSettings
+from crawler.extract import ExtractOptions
+from crawler.netscope import ScopePolicy
+from crawler.secrets import mask
+
+log = logging.getLogger(__name__)
+MAX_SAMPLES = 5
+
+
+@dataclass
+class CrawlContext:
+    source: SourceSettings
+    run_id: str
+    archiver: Archiver
+    scope: ScopePolicy
+    extract_options: ExtractOptions = field(default_factory=ExtractOptions)
+    extract_workers: int = 0
+    max_document_bytes: int = 50 * 1024 * 1024
+    progress_file: Optional[Path] = None
+    counts: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    samples: dict = field(default_factory=lambda: defaultdict(list))
+    fatal: Optional[str] = None
+    _last_progress: float = 0.0
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+    def error(self, kind: str, message: str) -> None:
+        self.errors[kind] += 1
+        if len(self.samples[kind]) < MAX_SAMPLES:
+            self.samples[kind].append(mask(message)[:500])
+        log.info("%s: %s", kind, mask(message))
+
+    def snapshot(self) -> dict:
+        counts = dict(self.counts)
+        counts.update({f"store_{k}": v for k, v in self.archiver.summary().items()})
+        errors = dict(self.errors)
+        errors.update(self.archiver.errors)
+        return {"counts": counts, "errors": errors, "error_samples": dict(self.samples)}
+
+    def write_progress(self, *, force: bool = False) -> None:
+        """Atomically write the counters for the parent process (which reads them if we die)."""
+        if self.progress_file is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < 1.0:
+            return
+        self._last_progress = now
+        data = json.dumps(self.snapshot()).encode()
+        fd, tmp = tempfile.mkstemp(dir=self.progress_file.parent, prefix=".progress-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, self.progress_file)

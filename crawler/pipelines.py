@@ -1,0 +1,102 @@
+"""The item pipeline: raw first (always), then extraction, then the clean article.
+
+Thin on purpose: keys, records and extraction are pure functions elsewhere;
+storage calls run in a thread pool and extraction in a process pool (when
+``extract_workers`` > 0), so the reactor keeps fetching while pages are written
+and extracted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+from crawler import keys
+from crawler.archive import FatalStoreError
+from crawler.extract import Article, extract
+from crawler.records import FetchedPage, clean_record, raw_meta, to_json
+
+log = logging.getLogger(__name__)
+
+
+def _warm_up() -> None:  # runs once in each extraction worker
+    import trafilatura  # noqa: F401
+
+
+class ArchivePipeline:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.ctx = None
+        self.io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="store")
+        self.pool = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def open_spider(self) -> None:
+        self.ctx = self.crawler.spider.ctx
+        if self.ctx.extract_workers > 0:
+            self.pool = ProcessPoolExecutor(max_workers=self.ctx.extract_workers,
+                                            mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_warm_up)
+
+    async def close_spider(self) -> None:
+        self.io.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=False)
+
+    async def _put(self, key: str, data: bytes, content_type: str) -> str:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self.io, lambda: self.ctx.archiver.put(key, data, content_type=content_type))
+        except FatalStoreError as exc:
+            if self.ctx.fatal is None:
+                self.ctx.fatal = str(exc)
+                log.error("stopping the crawl: %s", exc)
+                await self._stop("store_error")
+            return "spooled"
+
+    async def _stop(self, reason: str) -> None:
+        engine = self.crawler.engine
+        if hasattr(engine, "close_spider_async"):
+            await engine.close_spider_async(reason=reason)
+        else:  # pragma: no cover - older Scrapy
+            engine.close_spider(self.crawler.spider, reason)
+
+    async def _extract(self, page: FetchedPage) -> Article:
+        if self.pool is None:
+            return extract(page.body, page.final_url, page.content_type, self.ctx.extract_options)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.pool, extract, page.body, page.final_url,
+                                              page.content_type, self.ctx.extract_options)
+        except Exception as exc:  # noqa: BLE001 - a broken worker must not lose the page
+            log.warning("extraction worker failed on %s: %s", page.final_url, exc)
+            return Article(status="failed", reason=f"worker: {type(exc).__name__}")
+
+    async def process_item(self, page: FetchedPage):
+        ctx = self.ctx
+        sha = keys.sha256_hex(page.body)
+        raw_key = keys.raw_key(page.source, page.url, page.fetched_at, sha, page.content_type)
+        meta = raw_meta(page, raw_key=raw_key, sha256=sha, run_id=ctx.run_id)
+        outcome = await self._put(raw_key, page.body, page.content_type or "application/octet-stream")
+        await self._put(keys.meta_key(raw_key), to_json(meta), "application/json")
+        ctx.count("raw_archived" if outcome in ("stored", "exists") else f"raw_{outcome}")
+        if page.is_article:
+            article = await self._extract(page)
+            ctx.count(f"extraction_{article.status}")
+            if article.status != "ok":
+                ctx.error(f"extraction_{article.status}", f"{page.url}: {article.reason}")
+            # every article page gets its clean object, saying how extraction went
+            text_sha = keys.sha256_hex(article.text.encode("utf-8"))
+            clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha)
+            record = clean_record(page, article, raw_key=raw_key, raw_sha256=sha,
+                                  content_sha256=text_sha, run_id=ctx.run_id)
+            outcome = await self._put(clean_key, to_json(record), "application/json")
+            ctx.count("clean_archived" if outcome in ("stored", "exists") else f"clean_{outcome}")
+        ctx.write_progress()
+        return page

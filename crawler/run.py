@@ -1,0 +1,237 @@
+"""One crawl of one source, in this process: ``python -m crawler.run --config F --source NAME``.
+
+Scrapy's reactor cannot restart, so every crawl gets its own process (the
+scheduler and ``archiver crawl`` start this module as a subprocess).  Steps:
+check the store (credentials, bucket) before fetching anything, replay the
+spool, crawl, write the run record ``runs/<source>/<run-id>.json``.
+
+Exit codes: 0 the run finished (ok, partial, interrupted, stopped by a limit),
+1 it failed, 2 configuration error, 3 the store refused us before the crawl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from crawler import keys
+from crawler.archive import Archiver, FatalStoreError
+from crawler.config import ConfigError, SourceSettings, StorageSettings, load_config
+from crawler.context import CrawlContext
+from crawler.logs import setup_logging
+from crawler.netscope import ScopePolicy, own_hosts_private, parse_ip
+from crawler.records import parse_iso, run_record, to_json
+from crawler.secrets import mask
+from crawler.spool import Spool
+from crawler.store import StoreError, open_store
+
+log = logging.getLogger("crawler.run")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_STORE = 0, 1, 2, 3
+CLOSE_REASON_OUTCOME = {
+    "closespider_timeout": "timed_out",
+    "memusage_exceeded": "out_of_memory",
+    "shutdown": "interrupted",
+    "store_error": "failed",
+}
+
+
+def resolve_hosts(hosts: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for host in hosts:
+        if parse_ip(host) is not None:
+            out[host] = [host.strip("[]")]
+            continue
+        try:
+            out[host] = sorted({ai[4][0] for ai in socket.getaddrinfo(host, None)})
+        except OSError:
+            out[host] = []
+    return out
+
+
+def scope_for(source: SourceSettings) -> ScopePolicy:
+    entry_hosts = [urlsplit(u).hostname for u in [*source.start_urls, *source.feeds, *source.sitemaps]]
+    allow_private = source.allow_private
+    if allow_private is None:
+        allow_private = own_hosts_private(resolve_hosts([h for h in entry_hosts if h]))
+    return ScopePolicy.build(source.hosts(), allow_private=allow_private,
+                             forbid_networks=source.forbid_networks)
+
+
+def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -> dict:
+    return {
+        "BOT_NAME": "archiver",
+        "USER_AGENT": source.user_agent,
+        "ROBOTSTXT_OBEY": source.obey_robots,
+        "CONCURRENT_REQUESTS": max(16, source.concurrency * 2),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": source.concurrency,
+        "DOWNLOAD_DELAY": source.delay,
+        "DOWNLOAD_DELAY_JITTER": 0.5 if source.delay > 0 else 0.0,
+        "AUTOTHROTTLE_ENABLED": source.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": source.delay,
+        "AUTOTHROTTLE_MAX_DELAY": max(60.0, source.delay),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(source.concurrency),
+        "DOWNLOAD_TIMEOUT": source.download_timeout,
+        "RETRY_ENABLED": source.retries > 0,
+        "RETRY_TIMES": source.retries,
+        "DOWNLOAD_MAXSIZE": source.max_body_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "DEPTH_LIMIT": 0,  # depth is counted by the spider (feeds and sitemaps are not hops)
+        "REDIRECT_MAX_TIMES": 10,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "CLOSESPIDER_TIMEOUT": source.max_run_seconds,
+        "MEMUSAGE_ENABLED": True,
+        "MEMUSAGE_LIMIT_MB": source.max_memory_mb,
+        "MEMUSAGE_CHECK_INTERVAL_SECONDS": 2.0,
+        "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
+        "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ScopeMiddleware": 50},
+        "TWISTED_DNS_RESOLVER": "crawler.middlewares.ScopedResolver",
+        "ARCHIVER_SCOPE": ctx.scope,
+        "LOG_ENABLED": True,
+        "LOG_FORMATTER": "crawler.logs.QuietLogFormatter",
+        "LOG_INSTALL_ROOT_HANDLER": False,
+        "LOG_LEVEL": "WARNING" if log_level.lower() != "debug" else "DEBUG",
+        "STATS_DUMP": False,
+        "LOGSTATS_INTERVAL": 0,
+    }
+
+
+def extract_workers(source: SourceSettings) -> int:
+    if source.extract_workers is not None:
+        return source.extract_workers
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cpus, 4) if cpus > 1 else 0
+
+
+def outcome_for(close_reason: str, ctx: CrawlContext) -> str:
+    if ctx.fatal:
+        return "failed"
+    if close_reason in CLOSE_REASON_OUTCOME:
+        return CLOSE_REASON_OUTCOME[close_reason]
+    fetched = ctx.counts.get("pages_fetched", 0)
+    if fetched == 0 and (ctx.errors or ctx.counts.get("pages_failed")):
+        return "failed"
+    store = ctx.archiver.summary()
+    if ctx.counts.get("pages_failed") or store["spooled"] or store["lost"]:
+        return "partial"
+    return "ok"
+
+
+def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trigger: str = "manual",
+          trigger_time: datetime | None = None, progress_file: Path | None = None,
+          log_level: str = "info", store=None) -> tuple[int, dict]:
+    """Run one crawl in this process; returns (exit code, run record)."""
+    started = datetime.now(timezone.utc)
+    store = store if store is not None else open_store(storage)
+    archiver = Archiver(store, Spool(storage.spool_dir, source.name, max_bytes=storage.spool_max_bytes))
+    ctx = CrawlContext(source=source, run_id=run_id, archiver=archiver, scope=scope_for(source),
+                       extract_workers=extract_workers(source), progress_file=progress_file)
+    log.info("run started", extra={"event": "run_start", "source": source.name, "run_id": run_id,
+                                   "trigger": trigger, "store": store.describe()})
+
+    def finish(outcome: str, message: str | None = None) -> dict:
+        snap = ctx.snapshot()
+        record = run_record(source=source.name, run_id=run_id, trigger=trigger, trigger_time=trigger_time,
+                            started_at=started, ended_at=datetime.now(timezone.utc), outcome=outcome,
+                            counts=snap["counts"], errors=snap["errors"], store=store.describe(),
+                            message=mask(message) if message else None, pid=os.getpid())
+        record["error_samples"] = snap["error_samples"]
+        return record
+
+    flushed = 0
+    try:
+        flushed = archiver.flush_spool()  # last run's leftovers go before new work
+    except FatalStoreError as exc:
+        return EXIT_STORE, finish("failed", str(exc))
+    if flushed:
+        log.info("uploaded %d spooled objects from an earlier run", flushed)
+
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spiders.source import SourceSpider
+
+    process = CrawlerProcess(scrapy_settings(source, ctx, log_level))
+    crawler = process.create_crawler(SourceSpider)
+    process.crawl(crawler, context=ctx)
+    process.start()
+    close_reason = (crawler.stats.get_value("finish_reason") if crawler.stats else None) or "finished"
+    for key, value in (crawler.stats.get_stats() if crawler.stats else {}).items():
+        if key.startswith("archiver/refused/"):
+            ctx.counts["refused_" + key.rsplit("/", 1)[-1]] = value
+    if ctx.counts.get("skipped_page_cap"):
+        ctx.counts["page_cap_reached"] = 1
+    # the store may be back by now: try to empty the spool before recording
+    if archiver.summary()["spool_pending"] and not ctx.fatal:
+        try:
+            archiver.flush_spool()
+        except FatalStoreError:
+            pass
+    outcome = outcome_for(close_reason, ctx)
+    record = finish(outcome, ctx.fatal or (None if close_reason == "finished" else f"stopped: {close_reason}"))
+    record["close_reason"] = close_reason
+    try:
+        archiver.put(keys.run_key(source.name, run_id), to_json(record), content_type="application/json")
+    except FatalStoreError:
+        pass  # spooled; the next run uploads it
+    return (EXIT_FAILED if outcome == "failed" else EXIT_OK), record
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(json.dumps(data, default=str).encode())
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crawler.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--run-id")
+    parser.add_argument("--trigger", default="manual")
+    parser.add_argument("--trigger-time")
+    parser.add_argument("--progress-file", type=Path)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-format", choices=("plain", "json"), default="plain")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        loaded = load_config(args.config)
+        source = loaded.settings.source(args.source)
+    except ConfigError as exc:
+        print(f"archiver: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    storage = loaded.settings.storage
+    run_id = args.run_id or keys.new_run_id(datetime.now(timezone.utc), secrets.token_hex(3))
+    trigger_time = parse_iso(args.trigger_time) if args.trigger_time else None
+    try:
+        store = open_store(storage)
+        store.check(write=True)
+    except StoreError as exc:
+        message = mask(str(exc))
+        print(f"archiver: storage error: {message}", file=sys.stderr)
+        if args.progress_file:
+            _write_json(args.progress_file, {"record": {"outcome": "failed", "message": message,
+                                                        "source": source.name, "run_id": run_id}})
+        return EXIT_STORE
+    code, record = crawl(source, storage, run_id=run_id, trigger=args.trigger, trigger_time=trigger_time,
+                         progress_file=args.progress_file, log_level=args.log_level, store=store)
+    if args.progress_file:
+        _write_json(args.progress_file, {"record": record})
+    log.info("run finished", extra={"event": "run_end", "source": source.name, "run_id": run_id,
+                                    "outcome": record["outcome"], "counts": record["counts"],
+                                    "errors": record["errors"]})
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

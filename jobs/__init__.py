@@ -1,0 +1,1 @@
+"""archiver's jobs: the scheduler, the run supervisor and the command line."""

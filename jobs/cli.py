@@ -1,0 +1,61 @@
+"""The ``archiver`` command: thin argument parsing over the jobs and the store.
+
+Each sub-command lives in :mod:`jobs.commands` and registers itself through
+``add_parser``.  User mistakes end with one line on stderr and a non-zero exit
+(2 for configuration and usage errors); tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from crawler import __version__
+from crawler.config import ConfigError
+from crawler.logs import setup_logging
+from crawler.secrets import mask
+from crawler.store import StoreError
+from jobs.commands.common import CommandError
+
+COMMANDS = ["demo", "crawl", "validate"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archiver",
+        description="Scheduled scraping and archiving: raw pages and clean articles, side by side.")
+    parser.add_argument("--version", action="version", version=f"archiver {__version__}")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--log-format", default="plain", choices=("plain", "json"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"jobs.commands.{name.replace('-', '_')}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"archiver: config error: {mask(str(exc))}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"archiver: storage error: {mask(str(exc))}", file=sys.stderr)
+        return 3
+    except CommandError as exc:
+        print(f"archiver: {mask(str(exc))}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("archiver: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Shared bits of the sub-commands: loading config, opening the store, printing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from crawler.config import LoadedConfig, load_config
+from crawler.store import open_store
+
+DEFAULT_CONFIG = os.environ.get("ARCHIVER_CONFIG", "config/default.yaml")
+
+
+class CommandError(Exception):
+    """A user-facing failure: one line, an exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def add_config_arg(parser) -> None:
+    parser.add_argument("--config", "-c", default=DEFAULT_CONFIG,
+                        help=f"YAML config file (default: $ARCHIVER_CONFIG or {DEFAULT_CONFIG})")
+
+
+def load(args) -> LoadedConfig:
+    return load_config(args.config)
+
+
+def store_for(loaded: LoadedConfig, *, write: bool = False):
+    store = open_store(loaded.settings.storage)
+    store.check(write=write)
+    return store
+
+
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=1, default=str)
+    sys.stdout.write("\n")
+
+
+def bundled_config() -> Path:
+    """config/default.yaml: from the checkout when run from one, else the installed copy."""
+    checkout = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
+    if checkout.is_file():
+        return checkout
+    return Path(__file__).resolve().parents[1] / "bundled" / "default.yaml"

@@ -1,0 +1,79 @@
+"""``archiver crawl``: one pass over the configured sources, then exit."""
+
+from __future__ import annotations
+
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from crawler import keys
+from jobs.commands.common import add_config_arg, load, print_json, store_for
+from jobs.runner import RunResult, run_source
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("crawl", help="crawl the sources once and archive what is fetched")
+    add_config_arg(p)
+    p.add_argument("--source", "-s", action="append", metavar="NAME",
+                   help="crawl only this source (repeatable); default: every enabled source")
+    p.add_argument("--parallel", type=int, default=1, metavar="N", help="sources crawled at once (default 1)")
+    p.add_argument("--json", action="store_true", help="print the run records as JSON")
+    p.set_defaults(func=run)
+
+
+def selected_sources(settings, names):
+    if names:
+        return [settings.source(n) for n in names]
+    return [s for s in settings.sources if s.enabled]
+
+
+def summary_line(result: RunResult) -> str:
+    c = result.counts
+    clean = c.get("clean_archived", 0)
+    parts = [
+        f"{result.source:<20} {result.outcome:<12}",
+        f"fetched {c.get('pages_fetched', 0)}",
+        f"raw {c.get('raw_archived', 0)}",
+        f"clean {clean} (ok {c.get('extraction_ok', 0)}, empty {c.get('extraction_empty', 0)}, "
+        f"failed {c.get('extraction_failed', 0)})",
+        f"errors {sum(result.record.get('errors', {}).values())}",
+    ]
+    if c.get("store_spooled"):
+        parts.append(f"spooled {c['store_spooled']}")
+    duration = result.record.get("duration_s")
+    if duration is not None:
+        parts.append(f"{duration:.1f}s")
+    line = "  ".join(parts)
+    if result.record.get("message"):
+        line += f"  ({result.record['message']})"
+    return line
+
+
+def run(args) -> int:
+    loaded = load(args)
+    sources = selected_sources(loaded.settings, args.source)
+    if not sources:
+        print("no enabled sources to crawl", file=sys.stderr)
+        return 0
+    store_for(loaded, write=True)  # wrong credentials or a missing bucket: stop before fetching anything
+
+    def one(source):
+        return run_source(loaded.path, source, loaded.settings.storage, trigger="manual",
+                          log_format=args.log_format, log_level=args.log_level)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        results = list(pool.map(one, sources))
+    if args.json:
+        print_json([r.record for r in results])
+    else:
+        for result in results:
+            print(summary_line(result))
+            if result.outcome != "failed" or result.record.get("counts"):
+                print(f"{'':<20} record: {keys.run_key(result.source, result.run_id)}")
+            for kind, samples in (result.record.get("error_samples") or {}).items():
+                for sample in samples[:2]:
+                    print(f"{'':<20} {kind}: {sample}")
+    return 1 if any(r.outcome in ("failed", "crashed") for r in results) else 0
+
+
+
