@@ -46,4 +46,4 @@ def bundled_config() -> Path:
     checkout = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
     if checkout.is_file():
         return checkout
-    return Path(__file__).resolve().parents[1] / "bundled" / "default.yaml"
+    return Path(__file__).resolve().parents[1] / "defaults" / "default.yaml"
