@@ -80,6 +80,15 @@ class Archiver:
             self.counts["objects_spooled"] += 1
         return "spooled"
 
+    def put_after_spool(self, key: str, data: bytes, *, content_type: str) -> str:
+        """Queue a write behind what is already spooled (so it lands after it), or store it now."""
+        if not self.spool.count():
+            try:
+                return self.put(key, data, content_type=content_type)
+            except FatalStoreError:
+                return "spooled"
+        return self._to_spool(key, data, content_type, None, "queued behind spooled writes")
+
     # -- spool replay -----------------------------------------------------------
     def flush_spool(self) -> int:
         """Upload spooled writes in order; stop at the first failure.  Returns how many went."""

@@ -35,6 +35,7 @@ class CrawlContext:
     counts: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     samples: dict = field(default_factory=lambda: defaultdict(list))
+    catalog_rows: list = field(default_factory=list)  # one per stored page (crawler.catalog)
     fatal: Optional[str] = None
     _last_progress: float = 0.0
 

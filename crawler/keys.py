@@ -12,6 +12,8 @@ Layout (identical in the local folder and in S3)::
     raw/<source>/<yyyy>/<mm>/<dd>/<id>.<ext>.meta.json  url, status, headers, fetched_at
     clean/<source>/<yyyy>/<mm>/<dd>/<id>.json       the extracted article
     runs/<source>/<run-id>.json                      one record per run
+    catalog/<source>/<yyyy>/<mm>/<dd>/<run-id>.jsonl  one row per object a run wrote
+    warc/<source>/<yyyy>/<mm>/<dd>/<run-id>.warc.gz   raw HTTP exchanges (optional)
 """
 
 from __future__ import annotations
@@ -98,6 +100,21 @@ def run_key(source: str, run_id: str) -> str:
     check_component(source, "source name")
     check_component(run_id, "run id")
     return f"runs/{source}/{run_id}.json"
+
+
+def catalog_key(source: str, run_id: str, started_at: datetime) -> str:
+    """The catalog file of one run (or one re-extraction), under the day the run started."""
+    check_component(source, "source name")
+    check_component(run_id, "run id")
+    return f"catalog/{source}/{_day(started_at)}/{run_id}.jsonl"
+
+
+def warc_key(source: str, run_id: str, started_at: datetime, part: int = 1) -> str:
+    """A run's WARC file; when a run rotates to a new file, parts 2, 3... follow."""
+    check_component(source, "source name")
+    check_component(run_id, "run id")
+    suffix = "" if part <= 1 else f".{part:03d}"
+    return f"warc/{source}/{_day(started_at)}/{run_id}{suffix}.warc.gz"
 
 
 def new_run_id(now: datetime, token: str) -> str:

@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-from crawler import keys
+from crawler import catalog, keys
 from crawler.archive import FatalStoreError
 from crawler.extract import Article, extract
 from crawler.records import FetchedPage, clean_record, raw_meta, to_json
@@ -83,9 +83,12 @@ class ArchivePipeline:
         sha = keys.sha256_hex(page.body)
         raw_key = keys.raw_key(page.source, page.url, page.fetched_at, sha, page.content_type)
         meta = raw_meta(page, raw_key=raw_key, sha256=sha, run_id=ctx.run_id)
+        meta_bytes = to_json(meta)
         outcome = await self._put(raw_key, page.body, page.content_type or "application/octet-stream")
-        await self._put(keys.meta_key(raw_key), to_json(meta), "application/json")
+        meta_outcome = await self._put(keys.meta_key(raw_key), meta_bytes, "application/json")
         ctx.count("raw_archived" if outcome in ("stored", "exists") else f"raw_{outcome}")
+        outcomes = [outcome, meta_outcome]
+        row = catalog.page_row(meta, meta_bytes)
         if page.is_article:
             article = await self._extract(page)
             ctx.count(f"extraction_{article.status}")
@@ -96,7 +99,12 @@ class ArchivePipeline:
             clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha)
             record = clean_record(page, article, raw_key=raw_key, raw_sha256=sha,
                                   content_sha256=text_sha, run_id=ctx.run_id)
-            outcome = await self._put(clean_key, to_json(record), "application/json")
+            clean_bytes = to_json(record)
+            outcome = await self._put(clean_key, clean_bytes, "application/json")
             ctx.count("clean_archived" if outcome in ("stored", "exists") else f"clean_{outcome}")
+            outcomes.append(outcome)
+            catalog.add_clean(row, record, clean_bytes, clean_key)
+        row["write"] = catalog.write_outcome(outcomes)
+        ctx.catalog_rows.append(row)
         ctx.write_progress()
         return page

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from crawler import keys
+from crawler import catalog, keys
 from crawler.archive import Archiver, FatalStoreError
 from crawler.config import ConfigError, SourceSettings, StorageSettings, load_config
 from crawler.context import CrawlContext
@@ -176,14 +176,30 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
             archiver.flush_spool()
         except FatalStoreError:
             pass
+    catalog_key = write_catalog(archiver, source.name, run_id, started, ctx.catalog_rows)
     outcome = outcome_for(close_reason, ctx)
     record = finish(outcome, ctx.fatal or (None if close_reason == "finished" else f"stopped: {close_reason}"))
     record["close_reason"] = close_reason
+    record["catalog_key"] = catalog_key
     try:
         archiver.put(keys.run_key(source.name, run_id), to_json(record), content_type="application/json")
     except FatalStoreError:
         pass  # spooled; the next run uploads it
     return (EXIT_FAILED if outcome == "failed" else EXIT_OK), record
+
+
+def write_catalog(archiver: Archiver, source: str, run_id: str, started: datetime, rows: list) -> str | None:
+    """Store the run's catalog file; behind the spooled objects it lists when there are any.
+
+    While the spool still holds objects of this run, the catalog goes to the
+    spool too, so the next run uploads it after them and the catalog never
+    names an object the store does not have yet.
+    """
+    if not rows:
+        return None
+    key = keys.catalog_key(source, run_id, started)
+    archiver.put_after_spool(key, catalog.encode(rows), content_type="application/x-ndjson")
+    return key
 
 
 def _write_json(path: Path, data: dict) -> None:

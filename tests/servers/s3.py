@@ -7,6 +7,7 @@ forces it).  Both can be stopped and restarted on the same port and data.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -41,9 +42,10 @@ class S3Server:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def env(self) -> dict:
+    def env(self, *, access_key: str | None = None, secret_key: str | None = None) -> dict:
         """Environment for a process that should reach this server."""
-        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        return {"AWS_ACCESS_KEY_ID": access_key or self.access_key,
+                "AWS_SECRET_ACCESS_KEY": secret_key or self.secret_key,
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
                 "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
 
@@ -100,6 +102,16 @@ class SeaweedFS(S3Server):
     def __init__(self, workdir: str | None = None):
         super().__init__(workdir)
         (self.dir / "data").mkdir(exist_ok=True)
+        # a second identity that may only read and list: what a user inspecting the archive has
+        self.reader_key = "AKREAD" + secrets.token_hex(5).upper()
+        self.reader_secret = secrets.token_urlsafe(24)
+        identities = [
+            {"name": "admin", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+             "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
+            {"name": "reader", "credentials": [{"accessKey": self.reader_key, "secretKey": self.reader_secret}],
+             "actions": ["Read", "List"]},
+        ]
+        (self.dir / "s3.json").write_text(json.dumps({"identities": identities}))
         # every component gets its own http and grpc port, all on loopback
         self.ports = dict(zip(
             ["master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc",
@@ -113,6 +125,7 @@ class SeaweedFS(S3Server):
                 f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
                 f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
                 f"-admin.port={p['admin']}", f"-admin.port.grpc={p['admin_grpc']}",
+                f"-s3.config={self.dir / 's3.json'}",
                 "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
 
     def start(self) -> "S3Server":
@@ -134,6 +147,11 @@ class SeaweedFS(S3Server):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+    def read_only_env(self) -> dict:
+        """Environment with credentials that may read and list, not write."""
+        return self.env(access_key=self.reader_key, secret_key=self.reader_secret)
 
 
 class MotoS3(S3Server):

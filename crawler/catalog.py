@@ -1,0 +1,153 @@
+"""The catalog: one JSON line per archived page, one file per run, readable by DuckDB.
+
+Every crawl (and every ``archiver re-extract``) writes
+``catalog/<source>/<yyyy>/<mm>/<dd>/<run-id>.jsonl``: for each page it stored,
+the URLs, title and dates, the keys, sizes and SHA-256 of the objects it wrote
+(raw body, its sidecar, the clean article), the extraction outcome and the
+article version.  ``archiver ls`` / ``stats`` / ``verify`` read it instead of
+listing and opening every object, and any SQL engine that reads JSON lines can
+query it in place.
+
+Every row has every column (``None`` where it does not apply) in a fixed
+order, so schema inference sees one table.  Pure functions only: building,
+encoding and decoding rows.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Optional
+
+from crawler.keys import meta_key as sidecar_key
+from crawler.keys import sha256_hex
+
+CATALOG_FORMAT = 1
+
+COLUMNS = (
+    "format", "origin", "source", "run_id", "url", "final_url", "canonical_url",
+    "title", "author", "published", "language", "fetched_at", "http_status", "content_type",
+    "raw_key", "raw_sha256", "raw_size", "meta_key", "meta_sha256", "meta_size",
+    "clean_key", "clean_sha256", "clean_size", "text_sha256", "text_chars",
+    "extraction", "extraction_reason", "extractor_version", "version", "previous_key", "write",
+)
+
+# the objects a row points to: (key column, sha256 column, size column)
+OBJECT_COLUMNS = (
+    ("raw_key", "raw_sha256", "raw_size"),
+    ("meta_key", "meta_sha256", "meta_size"),
+    ("clean_key", "clean_sha256", "clean_size"),
+)
+
+_WRITE_RANK = {"stored": 0, "exists": 0, "spooled": 1, "lost": 2}
+
+
+def write_outcome(outcomes: Iterable[str]) -> str:
+    """The worst of several write outcomes: ``stored`` < ``spooled`` (uploaded later) < ``lost``."""
+    worst = "stored"
+    for outcome in outcomes:
+        if _WRITE_RANK.get(outcome, 2) > _WRITE_RANK[worst]:
+            worst = outcome if outcome in _WRITE_RANK else "lost"
+    return "stored" if worst == "exists" else worst
+
+
+def empty_row() -> dict:
+    row = dict.fromkeys(COLUMNS)
+    row["format"] = CATALOG_FORMAT
+    return row
+
+
+def page_row(meta: dict, meta_bytes: bytes, *, origin: str = "crawl", write: str = "stored") -> dict:
+    """A row for a stored raw page, from its sidecar (the record of how it was fetched)."""
+    row = empty_row()
+    row.update(
+        origin=origin,
+        source=meta.get("source"),
+        run_id=meta.get("run_id"),
+        url=meta.get("url"),
+        final_url=meta.get("final_url"),
+        fetched_at=meta.get("fetched_at"),
+        http_status=meta.get("status"),
+        content_type=meta.get("content_type"),
+        raw_key=meta.get("raw_key"),
+        raw_sha256=meta.get("sha256"),
+        raw_size=meta.get("size"),
+        meta_key=sidecar_key(meta["raw_key"]) if meta.get("raw_key") else None,
+        meta_sha256=sha256_hex(meta_bytes),
+        meta_size=len(meta_bytes),
+        write=write,
+    )
+    return row
+
+
+def add_clean(row: dict, record: dict, data: bytes, key: str) -> dict:
+    """Fill ``row`` with the clean article ``record`` stored as ``data`` under ``key``."""
+    extraction = record.get("extraction") or {}
+    row.update(
+        source=row.get("source") or record.get("source"),
+        run_id=row.get("run_id") or record.get("run_id"),
+        url=row.get("url") or record.get("url"),
+        final_url=row.get("final_url") or record.get("final_url"),
+        fetched_at=row.get("fetched_at") or record.get("fetched_at"),
+        raw_key=row.get("raw_key") or record.get("raw_key"),
+        raw_sha256=row.get("raw_sha256") or record.get("raw_sha256"),
+        canonical_url=record.get("canonical_url"),
+        title=record.get("title"),
+        author=record.get("author"),
+        published=record.get("published"),
+        language=record.get("language"),
+        clean_key=key,
+        clean_sha256=sha256_hex(data),
+        clean_size=len(data),
+        text_sha256=record.get("content_sha256"),
+        text_chars=len(record.get("text") or ""),
+        extraction=extraction.get("status"),
+        extraction_reason=extraction.get("reason"),
+        extractor_version=extraction.get("extractor_version"),
+        version=record.get("version"),
+        previous_key=record.get("previous_key"),
+    )
+    return row
+
+
+def clean_row(record: dict, data: bytes, key: str, *, origin: str, run_id: str, write: str = "stored") -> dict:
+    """A row for a clean object made without a new fetch (``re-extract``)."""
+    row = empty_row()
+    row.update(origin=origin, run_id=run_id, write=write)
+    return add_clean(row, record, data, key)
+
+
+def encode(rows: Iterable[dict]) -> bytes:
+    """JSON lines, one row each, columns in :data:`COLUMNS` order."""
+    out = []
+    for row in rows:
+        ordered = {c: row.get(c) for c in COLUMNS}
+        out.append(json.dumps(ordered, ensure_ascii=False, separators=(",", ":")))
+    return ("\n".join(out) + "\n").encode("utf-8") if out else b""
+
+
+def decode(data: bytes) -> tuple[list[dict], list[int]]:
+    """Rows of a catalog file, and the line numbers that are not valid rows."""
+    rows: list[dict] = []
+    bad: list[int] = []
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            bad.append(number)
+            continue
+        if not isinstance(row, dict) or not row.get("source"):
+            bad.append(number)
+            continue
+        rows.append(row)
+    return rows, bad
+
+
+def objects(row: dict) -> list[tuple[str, Optional[str], Optional[int]]]:
+    """``(key, sha256, size)`` of each object the row says was written."""
+    out = []
+    for key_col, sha_col, size_col in OBJECT_COLUMNS:
+        if row.get(key_col):
+            out.append((row[key_col], row.get(sha_col), row.get(size_col)))
+    return out

@@ -1,0 +1,86 @@
+"""Pure parts of the catalog and of the archive reader."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from crawler import catalog, keys
+from jobs import archive_reader as reader
+
+
+def row(url, fetched, text, version=1, **kw):
+    r = catalog.empty_row()
+    r.update(source="town", url=url, final_url=url, fetched_at=fetched, clean_key=f"clean/{text}-{fetched}",
+             text_sha256=text, extraction="ok", version=version)
+    r.update(kw)
+    return r
+
+
+def test_rows_round_trip_with_fixed_columns_and_bad_lines_reported():
+    rows = [row("http://a/1", "2026-11-01T00:00:00Z", "t1"), {"source": "town", "url": "x"}]
+    data = catalog.encode(rows)
+    lines = data.decode().splitlines()
+    assert all(list(__import__("json").loads(line)) == list(catalog.COLUMNS) for line in lines)
+    decoded, bad = catalog.decode(data + b"{not json\n[1]\n")
+    assert [r["url"] for r in decoded] == ["http://a/1", "x"] and bad == [3, 4]
+    assert catalog.encode([]) == b""
+
+
+def test_write_outcome_is_the_worst():
+    assert catalog.write_outcome(["stored", "exists"]) == "stored"
+    assert catalog.write_outcome(["stored", "spooled"]) == "spooled"
+    assert catalog.write_outcome(["spooled", "lost", "stored"]) == "lost"
+
+
+def test_versions_are_distinct_texts_in_fetch_order():
+    rows = [row("http://a/1", "2026-11-03T00:00:00Z", "t2"), row("http://a/1", "2026-11-01T00:00:00Z", "t1"),
+            row("http://a/1", "2026-11-02T00:00:00Z", "t1"),  # the same text again: not a version
+            row("http://a/1", "2026-11-04T00:00:00Z", "t1")]  # back to the old text: a new version
+    versions = reader.build_versions(rows)
+    assert [(v.number, v.row["text_sha256"]) for v in versions] == [(1, "t1"), (2, "t2"), (3, "t1")]
+    empty = row("http://a/2", "2026-11-01T00:00:00Z", "e", extraction="empty")
+    assert reader.build_versions([empty]) == []
+
+
+def test_recorded_version_numbers_are_kept():
+    rows = [row("http://a/1", "2026-11-01T00:00:00Z", "t1", 1), row("http://a/1", "2026-11-02T00:00:00Z", "t2", 2),
+            row("http://a/1", "2026-11-05T00:00:00Z", "t3", 4)]
+    assert [v.number for v in reader.build_versions(rows)] == [1, 2, 4]
+
+
+def test_articles_group_by_final_url_newest_first():
+    rows = [row("http://a/1", "2026-11-01T00:00:00Z", "t1"), row("http://a/2", "2026-11-02T00:00:00Z", "t2"),
+            row("http://a/1", "2026-11-03T00:00:00Z", "t3")]
+    articles = reader.group_articles(rows)
+    assert [a.id for a in articles] == ["http://a/1", "http://a/2"]
+    assert len(articles[0].versions) == 2
+    with pytest.raises(reader.NotArchived, match="no version 9; versions: 1, 2"):
+        articles[0].version(9)
+
+
+def test_catalog_keys_parse_and_sort():
+    started = datetime(2026, 11, 25, 23, 59, tzinfo=timezone.utc)
+    key = keys.catalog_key("town", "20261125T235900Z-abc123", started)
+    assert key == "catalog/town/2026/11/25/20261125T235900Z-abc123.jsonl" and keys.is_safe_key(key)
+    parsed = reader.parse_catalog_key(key)
+    assert parsed.source == "town" and parsed.day == date(2026, 11, 25)
+    assert reader.parse_catalog_key("catalog/town/2026/13/01/x.jsonl") is None
+    with pytest.raises(ValueError):
+        keys.catalog_key("../x", "r", started)
+
+
+def test_since_accepts_dates_times_and_relative_ages():
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    assert reader.parse_since("2026-11-01") == datetime(2026, 11, 1, tzinfo=timezone.utc)
+    assert reader.parse_since("7d", now=now) == datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+    assert reader.parse_since("12h", now=now) == datetime(2026, 11, 25, 0, 0, tzinfo=timezone.utc)
+    assert reader.parse_since("2026-11-02T08:00:00Z").hour == 8
+    with pytest.raises(ValueError, match="not a date"):
+        reader.parse_since("last tuesday")
+
+
+def test_url_variants_match_with_or_without_slash_and_tracking():
+    v = reader.url_variants("HTTP://Example.org/news/a?utm_source=x")
+    assert "http://example.org/news/a" in v and "http://example.org/news/a/" in v
