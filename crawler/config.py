@@ -293,12 +293,13 @@ def _line_for(path: tuple, lines: dict) -> int | None:
     return lines.get(())
 
 
-def _model_for(path: tuple) -> type[BaseModel] | None:
-    if not path:
+def _model_for(parent: tuple) -> type[BaseModel] | None:
+    """The model whose keys live at ``parent`` (for "did you mean")."""
+    if parent == ():
         return Settings
-    if path[0] == "storage" and len(path) == 2:
+    if parent == ("storage",):
         return StorageSettings
-    if path[0] in ("sources", "defaults") and (len(path) == 3 or (path[0] == "defaults" and len(path) == 2)):
+    if parent == ("defaults",) or (len(parent) == 2 and parent[0] == "sources"):
         return SourceSettings
     return None
 
@@ -310,7 +311,7 @@ def _describe(err: dict, path: tuple) -> str:
         if isinstance(key, str) and _SECRET_KEY_RE.search(key):
             return ("credentials do not belong in the config file; set AWS_ACCESS_KEY_ID / "
                     "AWS_SECRET_ACCESS_KEY or AWS_PROFILE in the environment")
-        model = _model_for(path[:-1]) if path[0] != "defaults" else SourceSettings
+        model = _model_for(tuple(path[:-1]))
         known = sorted(model.model_fields) if model else []
         hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         if hint:
@@ -347,6 +348,13 @@ def parse_config(text: str, *, file: str = "<config>", env: Optional[dict] = Non
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping with 'storage:' and 'sources:'", file=file, line=1)
     data = _interpolate(data, (), lines, file, env)
+    known_top = sorted([*Settings.model_fields, "defaults"])
+    for key in data:
+        if key not in known_top:
+            hint = difflib.get_close_matches(str(key), known_top, n=1, cutoff=0.6)
+            why = f"unknown key (did you mean '{hint[0]}'?)" if hint else \
+                f"unknown key; known top-level keys: {', '.join(known_top)}"
+            raise ConfigError(why, file=file, line=_line_for((key,), lines), key=str(key))
 
     defaults = data.pop("defaults", None) or {}
     if not isinstance(defaults, dict):

@@ -90,14 +90,3 @@ def setup_logging(level: str = "info", fmt: str = "plain", stream=None) -> None:
     root.setLevel(root_level)
     logging.captureWarnings(True)
 
-
-try:  # Scrapy's log formatter, without page bodies in "Scraped from" lines
-    from scrapy.logformatter import LogFormatter as _LogFormatter
-
-    class QuietLogFormatter(_LogFormatter):
-        def scraped(self, item, response, spider):
-            out = super().scraped(item, response, spider)
-            out["args"] = {"src": response, "item": getattr(item, "final_url", type(item).__name__)}
-            return out
-except ImportError:  # pragma: no cover
-    pass

@@ -15,14 +15,23 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from crawler import catalog, keys
 from crawler.archive import FatalStoreError
-from crawler.extract import Article, extract
+from crawler.extract import Article, timed_extract
 from crawler.records import FetchedPage, clean_record, raw_meta, to_json
 
 log = logging.getLogger(__name__)
 
 
-def _warm_up() -> None:  # runs once in each extraction worker
-    import trafilatura  # noqa: F401
+def _extraction_context():
+    """Workers fork from a clean server process that has already imported the extractor.
+
+    ``forkserver`` is safe beside the reactor's threads (unlike ``fork``) and, with
+    the preload, workers share the extractor's memory instead of importing it each.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["crawler.extract"])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 class ArchivePipeline:
@@ -31,6 +40,7 @@ class ArchivePipeline:
         self.ctx = None
         self.io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="store")
         self.pool = None
+        self.slots = None  # bounds pages waiting for extraction (memory), see open_spider
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -40,8 +50,11 @@ class ArchivePipeline:
         self.ctx = self.crawler.spider.ctx
         if self.ctx.extract_workers > 0:
             self.pool = ProcessPoolExecutor(max_workers=self.ctx.extract_workers,
-                                            mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_warm_up)
+                                            mp_context=_extraction_context())
+        # at most a couple of pages per worker wait for extraction; the rest wait in
+        # Scrapy, which then stops fetching (its scraper slot is full): back-pressure
+        self.slots = asyncio.Semaphore(2 * max(1, self.ctx.extract_workers))
+        self.ctx.counts["extract_workers_used"] = self.ctx.extract_workers
 
     async def close_spider(self) -> None:
         self.io.shutdown(wait=True)
@@ -68,15 +81,19 @@ class ArchivePipeline:
             engine.close_spider(self.crawler.spider, reason)
 
     async def _extract(self, page: FetchedPage) -> Article:
+        args = (page.body, page.final_url, page.content_type, self.ctx.extract_options)
         if self.pool is None:
-            return extract(page.body, page.final_url, page.content_type, self.ctx.extract_options)
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self.pool, extract, page.body, page.final_url,
-                                              page.content_type, self.ctx.extract_options)
-        except Exception as exc:  # noqa: BLE001 - a broken worker must not lose the page
-            log.warning("extraction worker failed on %s: %s", page.final_url, exc)
-            return Article(status="failed", reason=f"worker: {type(exc).__name__}")
+            article, cpu = timed_extract(*args)
+        else:
+            loop = asyncio.get_running_loop()
+            async with self.slots:
+                try:
+                    article, cpu = await loop.run_in_executor(self.pool, timed_extract, *args)
+                except Exception as exc:  # noqa: BLE001 - a broken worker must not lose the page
+                    log.warning("extraction worker failed on %s: %s", page.final_url, exc)
+                    return Article(status="failed", reason=f"worker: {type(exc).__name__}")
+        self.ctx.count("extract_cpu_ms", round(cpu * 1000))
+        return article
 
     async def process_item(self, page: FetchedPage):
         ctx = self.ctx

@@ -6,10 +6,12 @@ import json
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from crawler import __version__
-from crawler.extract import Article
+
+if TYPE_CHECKING:  # the supervisor imports this module and must stay light (no trafilatura)
+    from crawler.extract import Article
 
 RECORD_FORMAT = 1
 
@@ -72,7 +74,7 @@ def raw_meta(page: FetchedPage, *, raw_key: str, sha256: str, run_id: str) -> di
     }
 
 
-def clean_record(page: FetchedPage, article: Article, *, raw_key: str, raw_sha256: str,
+def clean_record(page: FetchedPage, article: "Article", *, raw_key: str, raw_sha256: str,
                  content_sha256: str, run_id: str, version: int = 1,
                  previous_key: Optional[str] = None) -> dict:
     extraction = {
@@ -117,8 +119,13 @@ def clean_record(page: FetchedPage, article: Article, *, raw_key: str, raw_sha25
 def run_record(*, source: str, run_id: str, trigger: str, trigger_time: Optional[datetime],
                started_at: datetime, ended_at: Optional[datetime], outcome: str, counts: dict,
                errors: dict, store: str, message: Optional[str] = None, pid: Optional[int] = None) -> dict:
-    import scrapy  # versions of what made the objects
-    import trafilatura
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(name: str) -> str:  # versions of what made the objects, without importing them
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
 
     return {
         "format": RECORD_FORMAT,
@@ -138,8 +145,8 @@ def run_record(*, source: str, run_id: str, trigger: str, trigger_time: Optional
         "pid": pid,
         "versions": {
             "archiver": __version__,
-            "scrapy": scrapy.__version__,
-            "trafilatura": getattr(trafilatura, "__version__", "unknown"),
+            "scrapy": v("scrapy"),
+            "trafilatura": v("trafilatura"),
             "python": platform.python_version(),
         },
     }

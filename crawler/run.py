@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import resource
 import secrets
 import socket
 import sys
@@ -98,7 +99,7 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "TWISTED_DNS_RESOLVER": "crawler.middlewares.ScopedResolver",
         "ARCHIVER_SCOPE": ctx.scope,
         "LOG_ENABLED": True,
-        "LOG_FORMATTER": "crawler.logs.QuietLogFormatter",
+        "LOG_FORMATTER": "crawler.logformat.QuietLogFormatter",
         "LOG_INSTALL_ROOT_HANDLER": False,
         "LOG_LEVEL": "WARNING" if log_level.lower() != "debug" else "DEBUG",
         "STATS_DUMP": False,
@@ -110,7 +111,8 @@ def extract_workers(source: SourceSettings) -> int:
     if source.extract_workers is not None:
         return source.extract_workers
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cpus, 4) if cpus > 1 else 0
+    # the crawl process itself keeps one core busy fetching, parsing links and storing
+    return min(cpus - 1, 4) if cpus > 1 else 0
 
 
 def outcome_for(close_reason: str, ctx: CrawlContext) -> str:
@@ -178,6 +180,9 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
             pass
     catalog_key = write_catalog(archiver, source.name, run_id, started, ctx.catalog_rows)
     outcome = outcome_for(close_reason, ctx)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    ctx.counts["crawl_cpu_ms"] = round((usage.ru_utime + usage.ru_stime) * 1000)
+    ctx.counts["crawl_peak_rss_mb"] = round(usage.ru_maxrss / 1024)
     record = finish(outcome, ctx.fatal or (None if close_reason == "finished" else f"stopped: {close_reason}"))
     record["close_reason"] = close_reason
     record["catalog_key"] = catalog_key

@@ -19,7 +19,17 @@ from tests.servers import s3 as s3servers
 from tests.servers.site import SiteServer
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+
+
+def _find_shared() -> Path:
+    """``../shared`` from the project root (or from a parent, for a git worktree); may not exist."""
+    for parent in ROOT.parents:
+        if (parent / "shared" / "corpus").is_dir():
+            return parent / "shared"
+    return ROOT.parent / "shared"
+
+
+SHARED = _find_shared()
 
 
 @pytest.fixture

@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import HtmlResponse
-from scrapy.linkextractors import LinkExtractor
+from scrapy.selector import Selector
+from scrapy.utils.response import get_base_url
 
 from crawler import feeds
 from crawler.errors import classify_failure
+from crawler.links import select_links
 from crawler.netscope import host_in_scope
 from crawler.records import FetchedPage
 from crawler.urls import normalize_url
@@ -42,10 +44,9 @@ class SourceSpider(scrapy.Spider):
         self.name = self.source.name
         self.allowed_hosts = self.source.hosts()
         self._articles = [re.compile(p) for p in self.source.articles]
-        follow = [*self.source.follow, *self.source.articles]
-        # hosts are checked by the scope policy (LinkExtractor's allow_domains trips on ports)
-        self._links = LinkExtractor(allow=follow or (), unique=True)
+        self._follow = [re.compile(p) for p in [*self.source.follow, *self.source.articles]]
         self.pages_requested = 0
+        self._requested: set[str] = set()  # so duplicates never count against max_pages
         self.cap_reached = False
 
     # -- entry points -------------------------------------------------------------
@@ -67,13 +68,16 @@ class SourceSpider(scrapy.Spider):
     def _page_request(self, url: str, *, depth: int, priority: int, via: str):
         if depth > self.source.max_depth:
             return None
+        url = normalize_url(url)
+        if url in self._requested:
+            return None
         if self.pages_requested >= self.source.max_pages:
             if not self.cap_reached:
                 self.cap_reached = True
                 log.info("page cap of %d reached for %s", self.source.max_pages, self.name)
             self.ctx.count("skipped_page_cap")
             return None
-        url = normalize_url(url)
+        self._requested.add(url)
         self.pages_requested += 1
         return scrapy.Request(url, callback=self.parse_page, errback=self.on_error, priority=priority,
                               meta={"archiver_depth": depth, "archiver_via": via, "archiver_kind": "page"})
@@ -108,11 +112,12 @@ class SourceSpider(scrapy.Spider):
         )
         if depth >= self.source.max_depth:
             return
-        for link in self._links.extract_links(response):
-            if not host_in_scope(_host(link.url), self.ctx.scope):
-                self.ctx.count("skipped_offsite")
-                continue
-            req = self._page_request(link.url, depth=depth + 1, priority=PRIO_LINK, via="link")
+        # a Selector of our own, not response.selector: the cached tree (~10x the body) would
+        # live as long as Scrapy holds the response
+        hrefs = Selector(response=response).xpath("//a/@href | //area/@href").getall()
+        for url in select_links(hrefs, get_base_url(response), self._follow,
+                                lambda host: host_in_scope(host, self.ctx.scope)):
+            req = self._page_request(url, depth=depth + 1, priority=PRIO_LINK, via="link")
             if req is not None:
                 yield req
 

@@ -1,0 +1,52 @@
+"""Pure link selection: hrefs found on a page -> absolute URLs worth requesting.
+
+Cheaper than Scrapy's LinkExtractor on link-heavy pages (it canonicalizes every
+link; here only the links that pass the cheap filters are normalized).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+from urllib.parse import urljoin, urlsplit
+
+from scrapy.linkextractors import IGNORED_EXTENSIONS
+
+from crawler.urls import normalize_url
+
+_SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "ftp:", "#", "about:", "sms:", "file:")
+_IGNORED = tuple("." + e for e in IGNORED_EXTENSIONS)
+
+
+def select_links(hrefs: Iterable[str], base_url: str, allow: list[re.Pattern],
+                 in_scope: Callable[[str], bool]) -> list[str]:
+    """Absolute, normalized, unique URLs from ``hrefs`` that are in scope and allowed.
+
+    ``allow`` empty means every in-scope link; otherwise a link must match one
+    pattern (``re.search`` on the absolute URL).
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    for href in hrefs:
+        href = href.strip()
+        if not href or href.lower().startswith(_SKIP_SCHEMES):
+            continue
+        url = urljoin(base_url, href).split("#", 1)[0]
+        if url in seen:
+            continue
+        seen.add(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            continue
+        if parts.scheme not in ("http", "https") or not parts.hostname or not in_scope(parts.hostname):
+            continue
+        if parts.path.lower().endswith(_IGNORED):
+            continue
+        if allow and not any(p.search(url) for p in allow):
+            continue
+        normalized = normalize_url(url)
+        if normalized not in seen or normalized == url:
+            seen.add(normalized)
+            out.append(normalized)
+    return out

@@ -1,0 +1,30 @@
+"""`archiver demo`: the first command a new user runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crawler.store import FileStore
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_archives_the_bundled_site_without_network(cli, tmp_path):
+    proc = cli("demo", "--out", tmp_path / "out", cwd=tmp_path, check=True)
+    assert "demo-news" in proc.stdout and " ok " in proc.stdout
+    store = FileStore(tmp_path / "out")
+    clean = [json.loads(store.get(o.key)) for o in store.list("clean/demo-news/")]
+    assert len(clean) == 5
+    for record in clean:
+        assert record["extraction"]["status"] == "ok"
+        assert record["title"] and record["author"] and record["published"]
+        for junk in ("Cron Job Starts", "ASHEVILLE WEATHER", "Pinned Items", "Comments (0)",
+                     "Post is under moderation", "There are no activities here yet"):
+            assert junk not in record["text"]
+        assert str(tmp_path / "out" / "clean" / "demo-news") in proc.stdout  # paths to open
+    raws = [o for o in store.list("raw/demo-news/") if not o.key.endswith(".meta.json")]
+    assert len(raws) == 6  # five articles and the listing page
+    assert len(list(store.list("runs/demo-news/"))) == 1
+    assert not (tmp_path / "archive").exists()  # --out was honoured
