@@ -139,3 +139,26 @@ def test_crawl_json_output(site, file_target, write_config, cli):
     proc = cli("crawl", "--config", config, "--json", check=True)
     records = json.loads(proc.stdout)
     assert records[0]["source"] == "town" and records[0]["kind"] == "run"
+
+
+def test_feeds_and_sitemaps_alone_reach_every_article(site, file_target, write_config, cli):
+    import gzip
+
+    news = sitegen.serve(site, sitegen.build(25, seed=5), per_sitemap=10)
+    # a gzip-compressed sitemap behind the index, as big sites publish them
+    site.page("/sitemaps/articles-3.xml", gzip.compress(sitegen.sitemap_xml(site.url, news.articles[20:]).encode()),
+              "application/x-gzip")
+    config = write_config([
+        {**source("maps", site.url, articles=[r"/news/\d{4}/"], max_depth=0), "start_urls": [],
+         "sitemaps": [f"{site.url}/sitemap_index.xml"]},
+        {**source("feed", site.url, articles=[r"/news/\d{4}/"], max_depth=0), "start_urls": [],
+         "feeds": [f"{site.url}/feed.xml"]},
+    ], file_target.storage)
+    cli("crawl", "--config", config, check=True)
+    store = file_target.store
+    maps = {read_json(store, k)["url"] for k in keys_under(store, "clean/maps/")}
+    assert maps == {site.url + a.path for a in news.articles}
+    fed = {read_json(store, k)["url"] for k in keys_under(store, "clean/feed/")}
+    assert fed == {site.url + a.path for a in news.articles[:20]}  # the feed lists the latest 20
+    run = read_json(store, keys_under(store, "runs/maps/")[0])
+    assert run["counts"]["sitemaps_parsed"] == 4 and run["outcome"] == "ok"

@@ -153,7 +153,7 @@ class SourceSpider(scrapy.Spider):
         if not host_in_scope(_host(url), self.ctx.scope):
             self.ctx.count("skipped_offsite")
             return
-        req = self._page_request(url, depth=1, priority=PRIO_ENTRY, via=via)
+        req = self._page_request(url, depth=0, priority=PRIO_ENTRY, via=via)  # entry points, like start pages
         if req is not None:
             yield req
 
