@@ -22,6 +22,15 @@ log = logging.getLogger(__name__)
 MAX_SAMPLES = 5
 
 
+def extract_options(source: Optional[SourceSettings]) -> ExtractOptions:
+    """The extraction options of a source (None: one no longer configured).
+
+    The crawl and ``archiver re-extract`` both use these, so a re-extraction
+    applies exactly the rules a crawl would apply today.
+    """
+    return ExtractOptions()
+
+
 @dataclass
 class CrawlContext:
     source: SourceSettings

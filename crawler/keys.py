@@ -91,9 +91,12 @@ def meta_key(raw: str) -> str:
     return f"{raw}.meta.json"
 
 
-def clean_key(source: str, url: str, fetched_at: datetime, text_sha256: str) -> str:
+def clean_key(source: str, url: str, fetched_at: datetime, text_sha256: str, *, version: int | None = None) -> str:
+    """The clean object's key; ``version`` tags one made outside a crawl (a re-extraction),
+    so it never lands on the key of a crawl's object with the same text and day."""
     check_component(source, "source name")
-    return f"clean/{source}/{_day(fetched_at)}/{page_id(url, text_sha256)}.json"
+    tag = f".v{int(version)}" if version is not None else ""
+    return f"clean/{source}/{_day(fetched_at)}/{page_id(url, text_sha256)}{tag}.json"
 
 
 def run_key(source: str, run_id: str) -> str:

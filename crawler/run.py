@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from crawler import catalog, keys
 from crawler.archive import Archiver, FatalStoreError
 from crawler.config import ConfigError, SourceSettings, StorageSettings, load_config
-from crawler.context import CrawlContext
+from crawler.context import CrawlContext, extract_options
 from crawler.logs import setup_logging
 from crawler.netscope import ScopePolicy, own_hosts_private, parse_ip
 from crawler.records import parse_iso, run_record, to_json
@@ -137,7 +137,8 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     store = store if store is not None else open_store(storage)
     archiver = Archiver(store, Spool(storage.spool_dir, source.name, max_bytes=storage.spool_max_bytes))
     ctx = CrawlContext(source=source, run_id=run_id, archiver=archiver, scope=scope_for(source),
-                       extract_workers=extract_workers(source), progress_file=progress_file)
+                       extract_workers=extract_workers(source), progress_file=progress_file,
+                       extract_options=extract_options(source))
     log.info("run started", extra={"event": "run_start", "source": source.name, "run_id": run_id,
                                    "trigger": trigger, "store": store.describe()})
 

@@ -146,25 +146,25 @@ def _fetched(row: dict) -> str:
     return row.get("fetched_at") or ""
 
 
+def _order(row: dict) -> tuple:
+    return _fetched(row), row.get("version") or 0
+
+
 def build_versions(rows: list[dict]) -> list[Version]:
-    """An article's text versions from its rows (oldest first).
+    """An article's text versions from its rows (oldest first), numbered 1, 2, ...
 
     A version is a clean object with extracted text that differs from the one
-    before it; the same text fetched again is the same version.  When the
-    records number their versions (``version`` > 1 somewhere), those numbers
-    are kept; otherwise versions are numbered in order of appearance.
+    before it; the same text fetched again is the same version.  Rows of one
+    fetch time keep the order of their recorded ``version`` (a re-extraction
+    of the latest page comes after the crawl's own object).
     """
     texts = [r for r in rows if r.get("clean_key") and r.get("extraction") == "ok"]
-    texts.sort(key=lambda r: (_fetched(r), r.get("version") or 0))
+    texts.sort(key=_order)
     out: list[Version] = []
-    numbered = any((r.get("version") or 1) > 1 for r in texts)
     for row in texts:
         if out and out[-1].row.get("text_sha256") == row.get("text_sha256"):
             continue
-        if numbered and row.get("version") and out and row["version"] <= out[-1].number:
-            continue  # an older number seen again (a re-fetch of an already recorded version)
-        number = row["version"] if numbered and row.get("version") else len(out) + 1
-        out.append(Version(number, row))
+        out.append(Version(len(out) + 1, row))
     return out
 
 
@@ -180,7 +180,7 @@ def group_articles(rows: Iterable[dict]) -> list[Article]:
             art = by_id[aid] = Article(aid, row.get("source") or "")
         art.rows.append(row)
     for art in by_id.values():
-        art.rows.sort(key=_fetched)
+        art.rows.sort(key=_order)
         art.versions = build_versions(art.rows)
     return sorted(by_id.values(), key=lambda a: _fetched(a.last_row), reverse=True)
 
@@ -223,7 +223,7 @@ def find_article(store: Store, url: str, *, sources: list[str]) -> Article:
     # several final URLs (e.g. a redirect target changed): merge them into one history
     if len(articles) > 1:
         merged = Article(articles[0].id, articles[0].source,
-                         rows=sorted((r for a in articles for r in a.rows), key=_fetched))
+                         rows=sorted((r for a in articles for r in a.rows), key=_order))
         merged.versions = build_versions(merged.rows)
         return merged
     return articles[0]

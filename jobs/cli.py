@@ -18,7 +18,7 @@ from crawler.secrets import mask
 from crawler.store import StoreError
 from jobs.commands.common import CommandError
 
-COMMANDS = ["demo", "crawl", "validate", "ls", "show", "diff", "stats", "export", "verify"]
+COMMANDS = ["demo", "crawl", "validate", "ls", "show", "diff", "stats", "export", "verify", "re-extract"]
 
 
 def build_parser() -> argparse.ArgumentParser:
