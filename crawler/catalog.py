@@ -28,7 +28,7 @@ COLUMNS = (
     "title", "author", "published", "language", "fetched_at", "http_status", "content_type",
     "raw_key", "raw_sha256", "raw_size", "meta_key", "meta_sha256", "meta_size",
     "clean_key", "clean_sha256", "clean_size", "text_sha256", "text_chars",
-    "extraction", "extraction_reason", "extractor_version", "version", "previous_key", "write",
+    "extraction", "extraction_reason", "extractor_version", "version", "previous_key", "write", "warc_key",
 )
 
 # the objects a row points to: (key column, sha256 column, size column)

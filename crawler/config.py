@@ -121,6 +121,9 @@ class SourceSettings(_Model):
     max_run_seconds: int = Field(default=3600, ge=1)
     max_memory_mb: int = Field(default=1024, ge=64)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # also write the raw HTTP exchanges as WARC 1.1 (warc/<source>/<day>/<run-id>.warc.gz)
+    warc: bool = False
+    warc_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)  # rotate to a new file above this
     # extraction processes beside the crawl; None = one per CPU (none on a single CPU)
     extract_workers: Optional[int] = Field(default=None, ge=0, le=32)
     # network scope: private/loopback targets are refused unless the source's own

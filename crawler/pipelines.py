@@ -95,6 +95,15 @@ class ArchivePipeline:
         self.ctx.count("extract_cpu_ms", round(cpu * 1000))
         return article
 
+    async def _record_warc(self, page: FetchedPage, raw_key: str) -> str:
+        """Add the exchange to the run's WARC file; store a file that reached its size bound."""
+        key, finished = self.ctx.warc.write(page, raw_key=raw_key)
+        if finished is not None:
+            await self._put(finished.key, finished.read(), "application/warc")
+            finished.discard()
+            self.ctx.count("warc_files")
+        return key
+
     async def process_item(self, page: FetchedPage):
         ctx = self.ctx
         sha = keys.sha256_hex(page.body)
@@ -106,6 +115,8 @@ class ArchivePipeline:
         ctx.count("raw_archived" if outcome in ("stored", "exists") else f"raw_{outcome}")
         outcomes = [outcome, meta_outcome]
         row = catalog.page_row(meta, meta_bytes)
+        if ctx.warc is not None:
+            row["warc_key"] = await self._record_warc(page, raw_key)
         if page.is_article:
             article = await self._extract(page)
             ctx.count(f"extraction_{article.status}")

@@ -45,6 +45,7 @@ class FetchedPage:
     depth: int = 0
     redirect_urls: list[str] = field(default_factory=list)
     discovered_via: str = "link"  # start | link | feed | sitemap
+    request_headers: dict[str, list[str]] = field(default_factory=dict)  # as sent (for WARC request records)
 
     @property
     def content_type(self) -> Optional[str]:

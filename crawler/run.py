@@ -159,6 +159,12 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     if flushed:
         log.info("uploaded %d spooled objects from an earlier run", flushed)
 
+    if source.warc:
+        from crawler.warc import WarcRecorder
+
+        ctx.warc = WarcRecorder(source.name, run_id, started, max_bytes=source.warc_max_bytes,
+                                tmp_dir=Path(storage.spool_dir) / ".warc-tmp")
+
     from scrapy.crawler import CrawlerProcess
 
     from crawler.spiders.source import SourceSpider
@@ -179,6 +185,8 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
             archiver.flush_spool()
         except FatalStoreError:
             pass
+    if ctx.warc is not None:
+        store_last_warc(archiver, ctx)
     catalog_key = write_catalog(archiver, source.name, run_id, started, ctx.catalog_rows)
     outcome = outcome_for(close_reason, ctx)
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -192,6 +200,19 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     except FatalStoreError:
         pass  # spooled; the next run uploads it
     return (EXIT_FAILED if outcome == "failed" else EXIT_OK), record
+
+
+def store_last_warc(archiver: Archiver, ctx: CrawlContext) -> None:
+    part = ctx.warc.close()
+    try:
+        if part is not None:
+            archiver.put(part.key, part.read(), content_type="application/warc")
+            ctx.count("warc_files")
+    except FatalStoreError:
+        pass  # spooled; the next run uploads it
+    finally:
+        ctx.count("warc_records", ctx.warc.records)
+        ctx.warc.cleanup()
 
 
 def write_catalog(archiver: Archiver, source: str, run_id: str, started: datetime, rows: list) -> str | None:

@@ -109,6 +109,8 @@ class SourceSpider(scrapy.Spider):
             depth=depth,
             redirect_urls=redirects,
             discovered_via=response.meta.get("archiver_via", "link"),
+            request_headers={k.decode("latin-1"): [v.decode("latin-1") for v in vs]
+                             for k, vs in response.request.headers.items()},
         )
         if depth >= self.source.max_depth:
             return
