@@ -151,3 +151,67 @@ def objects(row: dict) -> list[tuple[str, Optional[str], Optional[int]]]:
         if row.get(key_col):
             out.append((row[key_col], row.get(sha_col), row.get(size_col)))
     return out
+
+
+class Journal:
+    """A run's catalog rows on local disk as they are made, so a run that dies keeps them.
+
+    ``<spool_dir>/.catalog/<source>/<run-id>.jsonl``, one line per row, flushed
+    at once.  A run stores its journal as its catalog file at the end; the next
+    run of the source stores any journal a dead run left behind
+    (:func:`leftover_journals`).  A line cut short by a kill is dropped.
+    """
+
+    def __init__(self, spool_root, source: str, run_id: str):
+        from pathlib import Path
+
+        self.path = Path(spool_root) / ".catalog" / source / f"{run_id}.jsonl"
+        self.run_id = run_id
+        self.rows = 0
+        self._fh = None
+
+    def add(self, row: dict) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "ab")
+        self._fh.write(encode([row]))
+        self._fh.flush()
+        self.rows += 1
+
+    def read(self) -> bytes:
+        """The valid rows written so far, as a catalog file."""
+        if self._fh is not None:
+            self._fh.flush()
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return b""
+        rows, _ = decode(data)
+        return encode(rows)
+
+    def remove(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def leftover_journals(spool_root, source: str, *, current_run_id: str) -> list[Journal]:
+    """Journals of earlier runs of ``source`` that died before storing their catalog."""
+    from pathlib import Path
+
+    directory = Path(spool_root) / ".catalog" / source
+    if not directory.is_dir():
+        return []
+    return [Journal(spool_root, source, p.stem) for p in sorted(directory.glob("*.jsonl"))
+            if p.stem != current_run_id]
+
+
+def run_started(run_id: str):
+    """The start time encoded in a run id (``20261125T130500Z-...``)."""
+    from datetime import datetime, timezone
+
+    return datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)

@@ -44,7 +44,7 @@ class CrawlContext:
     counts: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     samples: dict = field(default_factory=lambda: defaultdict(list))
-    catalog_rows: list = field(default_factory=list)  # one per stored page (crawler.catalog)
+    catalog: Optional[object] = None  # a crawler.catalog.Journal: one row per stored page
     warc: Optional[object] = None  # a crawler.warc.WarcRecorder when the source writes WARC
     fatal: Optional[str] = None
     _last_progress: float = 0.0

@@ -133,6 +133,7 @@ class ArchivePipeline:
             outcomes.append(outcome)
             catalog.add_clean(row, record, clean_bytes, clean_key)
         row["write"] = catalog.write_outcome(outcomes)
-        ctx.catalog_rows.append(row)
+        if ctx.catalog is not None:
+            ctx.catalog.add(row)
         ctx.write_progress()
         return page

@@ -158,6 +158,8 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
         return EXIT_STORE, finish("failed", str(exc))
     if flushed:
         log.info("uploaded %d spooled objects from an earlier run", flushed)
+    store_leftover_catalogs(archiver, storage.spool_dir, source.name, run_id)
+    ctx.catalog = catalog.Journal(storage.spool_dir, source.name, run_id)
 
     if source.warc:
         from crawler.warc import WarcRecorder
@@ -187,7 +189,7 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
             pass
     if ctx.warc is not None:
         store_last_warc(archiver, ctx)
-    catalog_key = write_catalog(archiver, source.name, run_id, started, ctx.catalog_rows)
+    catalog_key = write_catalog(archiver, source.name, ctx.catalog, started)
     outcome = outcome_for(close_reason, ctx)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     ctx.counts["crawl_cpu_ms"] = round((usage.ru_utime + usage.ru_stime) * 1000)
@@ -215,18 +217,34 @@ def store_last_warc(archiver: Archiver, ctx: CrawlContext) -> None:
         ctx.warc.cleanup()
 
 
-def write_catalog(archiver: Archiver, source: str, run_id: str, started: datetime, rows: list) -> str | None:
+def write_catalog(archiver: Archiver, source: str, journal: catalog.Journal, started: datetime) -> str | None:
     """Store the run's catalog file; behind the spooled objects it lists when there are any.
 
     While the spool still holds objects of this run, the catalog goes to the
     spool too, so the next run uploads it after them and the catalog never
     names an object the store does not have yet.
     """
-    if not rows:
+    data = journal.read()
+    if not data:
+        journal.remove()
         return None
-    key = keys.catalog_key(source, run_id, started)
-    archiver.put_after_spool(key, catalog.encode(rows), content_type="application/x-ndjson")
+    key = keys.catalog_key(source, journal.run_id, started)
+    outcome = archiver.put_after_spool(key, data, content_type="application/x-ndjson")
+    if outcome != "lost":
+        journal.remove()
     return key
+
+
+def store_leftover_catalogs(archiver: Archiver, spool_dir: str, source: str, run_id: str) -> None:
+    """Catalog rows of earlier runs that died before storing them (killed, out of memory)."""
+    for journal in catalog.leftover_journals(spool_dir, source, current_run_id=run_id):
+        try:
+            started = catalog.run_started(journal.run_id)
+        except ValueError:
+            continue
+        key = write_catalog(archiver, source, journal, started)
+        if key:
+            log.info("stored the catalog %s of an earlier run that did not finish", key)
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -83,3 +83,19 @@ def test_since_accepts_dates_times_and_relative_ages():
 def test_url_variants_match_with_or_without_slash_and_tracking():
     v = reader.url_variants("HTTP://Example.org/news/a?utm_source=x")
     assert "http://example.org/news/a" in v and "http://example.org/news/a/" in v
+
+
+def test_journal_keeps_whole_rows_and_is_found_by_the_next_run(tmp_path):
+    journal = catalog.Journal(tmp_path, "town", "20261125T120000Z-aaaaaa")
+    journal.add(row("http://a/1", "2026-11-25T12:00:01Z", "t1"))
+    journal.add(row("http://a/2", "2026-11-25T12:00:02Z", "t2"))
+    with open(journal.path, "ab") as fh:
+        fh.write(b'{"format":1,"source":"town","url":"http://a/3"')  # cut short by a kill
+    rows, bad = catalog.decode(journal.read())
+    assert [r["url"] for r in rows] == ["http://a/1", "http://a/2"] and bad == []
+    left = catalog.leftover_journals(tmp_path, "town", current_run_id="20261125T130000Z-bbbbbb")
+    assert [j.run_id for j in left] == ["20261125T120000Z-aaaaaa"]
+    assert catalog.leftover_journals(tmp_path, "town", current_run_id="20261125T120000Z-aaaaaa") == []
+    assert catalog.run_started(left[0].run_id) == datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    journal.remove()
+    assert not journal.path.exists()
