@@ -36,13 +36,12 @@ def since_of(args) -> Optional[datetime]:
 
 def sources_of(args, loaded, store, name: Optional[str]) -> list[str]:
     """The one source asked for (it may be gone from the config but still archived), or all of them."""
-    in_catalog = reader.catalog_sources(store)
+    configured = [s.name for s in loaded.settings.sources]
     if name:
-        configured = [s.name for s in loaded.settings.sources]
-        if name not in configured and name not in in_catalog:
+        if name not in configured and name not in reader.catalog_sources(store):
             loaded.settings.source(name)  # raises the config error with a "did you mean"
         return [name]
-    names = {s.name for s in loaded.settings.sources} | set(in_catalog)
+    names = set(configured) | set(reader.catalog_sources(store))
     return sorted(names)
 
 
