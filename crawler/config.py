@@ -120,7 +120,9 @@ class SourceSettings(_Model):
     max_pages: int = Field(default=5000, ge=1)
     max_run_seconds: int = Field(default=3600, ge=1)
     max_memory_mb: int = Field(default=1024, ge=64)
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # pages: on the wire and decompressed
+    max_document_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)  # feeds and sitemaps, likewise
+    max_consecutive_errors: int = Field(default=50, ge=0)  # failed requests in a row end the run; 0: never
     # also write the raw HTTP exchanges as WARC 1.1 (warc/<source>/<day>/<run-id>.warc.gz)
     warc: bool = False
     warc_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)  # rotate to a new file above this

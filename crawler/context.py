@@ -47,6 +47,8 @@ class CrawlContext:
     catalog: Optional[object] = None  # a crawler.catalog.Journal: one row per stored page
     warc: Optional[object] = None  # a crawler.warc.WarcRecorder when the source writes WARC
     fatal: Optional[str] = None
+    stop_message: Optional[str] = None  # why the crawl stopped early, when it did
+    scope_refusals: dict = field(default_factory=dict)  # host -> why the resolver refused it
     _last_progress: float = 0.0
 
     def count(self, name: str, n: int = 1) -> None:

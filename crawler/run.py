@@ -95,9 +95,13 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "MEMUSAGE_LIMIT_MB": source.max_memory_mb,
         "MEMUSAGE_CHECK_INTERVAL_SECONDS": 2.0,
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
-        "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ScopeMiddleware": 50},
+        "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ScopeMiddleware": 50,
+                                   "crawler.breaker.SiteBreakerMiddleware": 560,
+                                   "crawler.redirects.RedirectLoopMiddleware": 610},
+        "ARCHIVER_MAX_CONSECUTIVE_ERRORS": source.max_consecutive_errors,
         "TWISTED_DNS_RESOLVER": "crawler.middlewares.ScopedResolver",
         "ARCHIVER_SCOPE": ctx.scope,
+        "ARCHIVER_SCOPE_REFUSALS": ctx.scope_refusals,
         "LOG_ENABLED": True,
         "LOG_FORMATTER": "crawler.logformat.QuietLogFormatter",
         "LOG_INSTALL_ROOT_HANDLER": False,
@@ -121,6 +125,8 @@ def outcome_for(close_reason: str, ctx: CrawlContext) -> str:
     if close_reason in CLOSE_REASON_OUTCOME:
         return CLOSE_REASON_OUTCOME[close_reason]
     fetched = ctx.counts.get("pages_fetched", 0)
+    if close_reason == "site_failing":
+        return "partial" if fetched else "failed"
     if fetched == 0 and (ctx.errors or ctx.counts.get("pages_failed")):
         return "failed"
     store = ctx.archiver.summary()
@@ -138,7 +144,8 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     archiver = Archiver(store, Spool(storage.spool_dir, source.name, max_bytes=storage.spool_max_bytes))
     ctx = CrawlContext(source=source, run_id=run_id, archiver=archiver, scope=scope_for(source),
                        extract_workers=extract_workers(source), progress_file=progress_file,
-                       extract_options=extract_options(source))
+                       extract_options=extract_options(source),
+                       max_document_bytes=source.max_document_bytes)
     log.info("run started", extra={"event": "run_start", "source": source.name, "run_id": run_id,
                                    "trigger": trigger, "store": store.describe()})
 
@@ -194,7 +201,7 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     usage = resource.getrusage(resource.RUSAGE_SELF)
     ctx.counts["crawl_cpu_ms"] = round((usage.ru_utime + usage.ru_stime) * 1000)
     ctx.counts["crawl_peak_rss_mb"] = round(usage.ru_maxrss / 1024)
-    record = finish(outcome, ctx.fatal or (None if close_reason == "finished" else f"stopped: {close_reason}"))
+    record = finish(outcome, ctx.fatal or stop_message(close_reason, source, ctx))
     record["close_reason"] = close_reason
     record["catalog_key"] = catalog_key
     try:
@@ -245,6 +252,15 @@ def store_leftover_catalogs(archiver: Archiver, spool_dir: str, source: str, run
         key = write_catalog(archiver, source, journal, started)
         if key:
             log.info("stored the catalog %s of an earlier run that did not finish", key)
+
+
+def stop_message(close_reason: str, source: SourceSettings, ctx: CrawlContext) -> str | None:
+    if close_reason == "finished":
+        return None
+    known = {"closespider_timeout": f"stopped after max_run_seconds={source.max_run_seconds}",
+             "memusage_exceeded": f"stopped above max_memory_mb={source.max_memory_mb}",
+             "shutdown": "stopped by shutdown"}
+    return ctx.stop_message or known.get(close_reason, f"stopped: {close_reason}")
 
 
 def _write_json(path: Path, data: dict) -> None:

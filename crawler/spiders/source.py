@@ -63,7 +63,9 @@ class SourceSpider(scrapy.Spider):
     def _doc_request(self, url: str, callback) -> scrapy.Request:
         self.ctx.count("documents_requested")
         return scrapy.Request(url, callback=callback, errback=self.on_error, priority=PRIO_DOC,
-                              meta={"archiver_kind": "document"}, dont_filter=True)
+                              meta={"archiver_kind": "document",
+                                    "download_maxsize": self.source.max_document_bytes},
+                              dont_filter=True)
 
     def _page_request(self, url: str, *, depth: int, priority: int, via: str):
         if depth > self.source.max_depth:
@@ -162,6 +164,12 @@ class SourceSpider(scrapy.Spider):
     def on_error(self, failure):
         request = failure.request
         kind, message = classify_failure(failure)
+        if kind == "site_failing":  # not requested: the site was failing (crawler.breaker)
+            self.ctx.count("skipped_site_failing")
+            return
+        refused = self.ctx.scope_refusals.get(_host(request.url))
+        if kind == "dns" and refused:  # the resolver refused the address the name leads to
+            kind, message = "out_of_scope", f"refused: {refused}"
         self.ctx.error(kind, f"{request.url}: {message}")
         if request.meta.get("archiver_kind") == "page":
             self.ctx.count("pages_failed")

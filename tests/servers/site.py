@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -101,6 +102,14 @@ class Request:
     def gzip(self, body: bytes, content_type: str = "text/html; charset=utf-8") -> None:
         self.send(200, gzip.compress(body), content_type, {"Content-Encoding": "gzip"})
 
+    def compressed(self, data: bytes, encoding: str, content_type: str = "text/html; charset=utf-8") -> None:
+        """Answer with ``data`` already compressed (``gzip``, ``br``, ``deflate``...), bombs included."""
+        self.send(200, data, content_type, {"Content-Encoding": encoding})
+
+    def endless(self, chunk: bytes = b"<p>" + b"x" * 8192 + b"</p>\n") -> None:
+        """Headers at once, then a body with no length that never ends (as fast as it is read)."""
+        self.slow_body(10**12, 0, chunk)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -153,6 +162,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client gave up on a hostile answer: expected, not worth a traceback
+        super().handle_error(request, client_address)
 
 
 class SiteServer:

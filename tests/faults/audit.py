@@ -1,0 +1,102 @@
+"""Read a whole archive back and check every object: complete, consistent, no duplicates.
+
+Used by the fault tests after a store outage, a full disk or a killed crawl:
+
+* every raw object's bytes hash to the content hash in its key, and it has a
+  ``.meta.json`` sidecar that names it and agrees on the hash;
+* every clean object is whole JSON whose text hashes to the hash in its key and
+  whose ``raw_key`` exists;
+* every run record is whole JSON;
+* nothing else is in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+_ID = re.compile(r"-(?P<url>[0-9a-f]{10})-(?P<sha>[0-9a-f]{12})\.[a-z]+$")
+
+
+@dataclass
+class Audit:
+    raw: dict = field(default_factory=dict)      # raw key -> its sidecar (or None)
+    clean: dict = field(default_factory=dict)    # clean key -> record
+    runs: dict = field(default_factory=dict)     # run key -> record
+    problems: list = field(default_factory=list)
+
+    def clean_per_url(self) -> Counter:
+        return Counter(r["url"] for r in self.clean.values())
+
+    def raw_per_url(self) -> Counter:
+        return Counter(m["url"] for m in self.raw.values() if m)
+
+    def duplicates(self) -> dict:
+        """URLs archived more than once (the same URL, day and content must give one object)."""
+        dup = {f"clean {u}": n for u, n in self.clean_per_url().items() if n > 1}
+        dup.update({f"raw {u}": n for u, n in self.raw_per_url().items() if n > 1})
+        return dup
+
+    def assert_sound(self) -> None:
+        assert not self.problems, "archive is not sound:\n" + "\n".join(self.problems)
+        assert not self.duplicates(), f"archived more than once: {self.duplicates()}"
+
+
+def audit(store) -> Audit:
+    out = Audit()
+    sidecars = {}
+    for info in store.list(""):
+        key = info.key
+        try:
+            data = store.get(key)
+        except Exception as exc:  # noqa: BLE001
+            out.problems.append(f"{key}: listed but unreadable: {exc}")
+            continue
+        if len(data) != info.size:
+            out.problems.append(f"{key}: listed as {info.size} bytes, read {len(data)}")
+        if key.startswith("raw/") and key.endswith(".meta.json"):
+            try:
+                sidecars[key[: -len(".meta.json")]] = json.loads(data)
+            except ValueError:
+                out.problems.append(f"{key}: sidecar is not whole JSON")
+        elif key.startswith("raw/"):
+            m = _ID.search(key)
+            sha = hashlib.sha256(data).hexdigest()
+            if not m or m["sha"] != sha[:12]:
+                out.problems.append(f"{key}: content does not match its hash ({len(data)} bytes)")
+            out.raw[key] = None
+        elif key.startswith("clean/"):
+            try:
+                record = json.loads(data)
+            except ValueError:
+                out.problems.append(f"{key}: clean object is not whole JSON")
+                continue
+            m = _ID.search(key)
+            text_sha = hashlib.sha256(record.get("text", "").encode()).hexdigest()
+            if not m or m["sha"] != text_sha[:12] or record.get("content_sha256") != text_sha:
+                out.problems.append(f"{key}: text does not match its hash")
+            out.clean[key] = record
+        elif key.startswith("runs/"):
+            try:
+                out.runs[key] = json.loads(data)
+            except ValueError:
+                out.problems.append(f"{key}: run record is not whole JSON")
+        else:
+            out.problems.append(f"{key}: unexpected object")
+    for raw_key in out.raw:
+        meta = sidecars.pop(raw_key, None)
+        if meta is None:
+            out.problems.append(f"{raw_key}: raw object without its .meta.json sidecar")
+            continue
+        if meta.get("raw_key") != raw_key:
+            out.problems.append(f"{raw_key}: sidecar names {meta.get('raw_key')}")
+        out.raw[raw_key] = meta
+    for raw_key in sidecars:
+        out.problems.append(f"{raw_key}.meta.json: sidecar without its raw object")
+    for key, record in out.clean.items():
+        if record.get("raw_key") not in out.raw:
+            out.problems.append(f"{key}: its raw object {record.get('raw_key')} is missing")
+    return out
