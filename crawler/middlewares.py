@@ -47,14 +47,22 @@ class ScopeMiddleware:
 
 
 class ScopedResolver(CachingThreadedResolver):
-    """The default caching resolver, refusing addresses outside the source's scope."""
+    """The default caching resolver, refusing addresses outside the source's scope.
+
+    Twisted reports a refused name as a plain failed lookup; the reasons are kept
+    in the ``ARCHIVER_SCOPE_REFUSALS`` dict (host -> reason) so the spider can
+    record them.  The resolver belongs to the process (``crawler`` here is the
+    CrawlerProcess), which runs one crawl.
+    """
 
     policy: ScopePolicy | None = None
+    refusals: dict | None = None
 
     @classmethod
     def from_crawler(cls, crawler, reactor):
         resolver = super().from_crawler(crawler, reactor)
         resolver.policy = crawler.settings.get("ARCHIVER_SCOPE")
+        resolver.refusals = crawler.settings.get("ARCHIVER_SCOPE_REFUSALS")
         return resolver
 
     def getHostByName(self, name, timeout=()):
@@ -66,6 +74,8 @@ class ScopedResolver(CachingThreadedResolver):
             decision = check_ip(address, self.policy)
             if not decision:
                 log.info("refused %s -> %s: %s", name, address, decision.reason)
+                if self.refusals is not None:
+                    self.refusals[name.lower()] = f"{name} resolves to {decision.reason}"
                 raise DNSLookupError(f"refused {name}: {decision.reason}")
             return address
 

@@ -11,6 +11,11 @@ their subdomains).  Whatever the host, the address it resolves to is checked:
   source says ``allow_private: true``;
 * ``forbid_networks`` are refused always.
 
+An address is recognised however it is spelled (decimal ``2852039166``, hex,
+octal, short ``127.1``, IPv4-mapped ``::ffff:a9fe:a9fe``) and an IPv6 address
+that tunnels to IPv4 (NAT64, 6to4, Teredo, IPv4-compatible) is judged by the
+IPv4 address it leads to as well.
+
 The Scrapy adapters (a downloader middleware for URLs and IP literals, a DNS
 resolver for names) live in :mod:`crawler.middlewares` and call these functions.
 """
@@ -18,6 +23,7 @@ resolver for names) live in :mod:`crawler.middlewares` and call these functions.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 from urllib.parse import urlsplit
@@ -66,15 +72,67 @@ class ScopePolicy:
                    tuple(ipaddress.ip_network(n, strict=False) for n in forbid_networks))
 
 
-def parse_ip(text: str) -> Optional[IPAddress]:
-    """The address if ``text`` is an IP literal (``[::1]`` accepted), else None."""
-    try:
-        ip = ipaddress.ip_address(text.strip("[]").split("%")[0])
-    except ValueError:
+_V4_PART = re.compile(r"^(?:0x[0-9a-f]*|0[0-7]*|[1-9][0-9]*)$", re.I)
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def parse_ipv4_loose(text: str) -> Optional[ipaddress.IPv4Address]:
+    """An IPv4 address in any spelling ``inet_aton`` (and so the resolver) accepts.
+
+    ``2852039166``, ``0xa9fea9fe``, ``0251.0376.0251.0376``, ``169.254.43518`` and
+    ``127.1`` all name real addresses: a host written that way is an address, not a name.
+    """
+    parts = text.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts = parts[:-1]  # "127.0.0.1." is still an address
+    if not 1 <= len(parts) <= 4 or not all(_V4_PART.match(p) for p in parts):
         return None
+    values = []
+    for part in parts:
+        if part[:2].lower() == "0x":
+            values.append(int(part[2:] or "0", 16))
+        elif part.startswith("0"):
+            values.append(int(part, 8))
+        else:
+            values.append(int(part))
+    *head, last = values
+    if any(v > 255 for v in head) or last >= 256 ** (4 - len(head)):
+        return None
+    number = last
+    for i, v in enumerate(head):
+        number += v << (8 * (3 - i))
+    return ipaddress.IPv4Address(number)
+
+
+def parse_ip(text: str) -> Optional[IPAddress]:
+    """The address if ``text`` is an IP literal (``[::1]``, decimal/octal/hex IPv4 accepted), else None.
+
+    An IPv4-mapped IPv6 address (``::ffff:169.254.169.254``) is returned as IPv4.
+    """
+    text = text.strip().strip("[]").split("%")[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return parse_ipv4_loose(text) if ":" not in text else None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         return ip.ipv4_mapped
     return ip
+
+
+def embedded_ipv4(ip: IPAddress) -> Optional[ipaddress.IPv4Address]:
+    """The IPv4 address an IPv6 address tunnels to (mapped, compatible, NAT64, 6to4, Teredo)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if any(ip in net for net in NAT64) or (ip in IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def is_private(ip: IPAddress) -> bool:
@@ -90,14 +148,19 @@ def check_ip(ip: IPAddress | str, policy: ScopePolicy) -> Decision:
         ip = parsed
     elif isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
+    tunnelled = embedded_ipv4(ip)
+    if tunnelled is not None:
+        inner = check_ip(tunnelled, policy)
+        if not inner:
+            return Decision(False, f"{ip} leads to {tunnelled}: {inner.reason}")
     for net in ALWAYS_REFUSED:
         if net.version == ip.version and ip in net:
             return Decision(False, f"{ip} is a link-local, metadata or reserved address ({net})")
     for net in policy.forbid_networks:
         if net.version == ip.version and ip in net:
             return Decision(False, f"{ip} is in forbid_networks ({net})")
-    if is_private(ip) and not policy.allow_private:
-        return Decision(False, f"{ip} is a private address and this source's hosts are public")
+    if not policy.allow_private and (is_private(ip) or (tunnelled is None and not ip.is_global)):
+        return Decision(False, f"{ip} is a private or reserved address and this source's hosts are public")
     return Decision(True)
 
 

@@ -275,8 +275,9 @@ class S3Store:
     def get(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
 
+        name = self._key(key)  # an unsafe key is a ValueError, not a store failure
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            return self.client.get_object(Bucket=self.bucket, Key=name)["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise KeyNotFound(key) from None
@@ -287,8 +288,9 @@ class S3Store:
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
+        name = self._key(key)
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            self.client.head_object(Bucket=self.bucket, Key=name)
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
@@ -298,8 +300,9 @@ class S3Store:
             raise _s3_error(exc, f"HEAD {key}", self.describe()) from None
 
     def delete(self, key: str) -> None:
+        name = self._key(key)
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            self.client.delete_object(Bucket=self.bucket, Key=name)
         except Exception as exc:  # noqa: BLE001
             raise _s3_error(exc, f"DELETE {key}", self.describe()) from None
 
