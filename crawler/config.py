@@ -148,6 +148,9 @@ class SourceSettings(_Model):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"item {i}: '{url}' is not an absolute http(s) URL")
+            if parts.username or parts.password:
+                raise ValueError(f"item {i}: user:password@ in a URL is not supported (the crawler cannot "
+                                 "send it and it would end up in logs); remove it")
         return v
 
     @field_validator("follow", "articles")
@@ -248,7 +251,16 @@ class LoadedConfig:
 
 # -- YAML with line numbers -------------------------------------------------------
 
-def _walk(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
+MAX_YAML_NODES = 100_000  # aliases can make a small file expand exponentially ("billion laughs")
+
+
+def _walk(node: yaml.Node, path: tuple, lines: dict, file: str, budget: Optional[list] = None) -> None:
+    budget = [MAX_YAML_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"the document expands to more than {MAX_YAML_NODES} values "
+                          "(aliases nested too deep?); write the values out", file=file,
+                          line=node.start_mark.line + 1)
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set = set()
@@ -259,10 +271,10 @@ def _walk(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
                                   line=key_node.start_mark.line + 1, key=_dotted(path + (key,)))
             seen.add(key)
             lines[path + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, path + (key,), lines, file)
+            _walk(value_node, path + (key,), lines, file, budget)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), lines, file)
+            _walk(item, path + (i,), lines, file, budget)
 
 
 def _dotted(path: tuple) -> str:

@@ -1,4 +1,8 @@
-"""Pure builders of what is stored besides page bytes: sidecars, clean articles, run records."""
+"""Pure builders of what is stored besides page bytes: sidecars, clean articles, run records.
+
+URLs and header values pass through :func:`crawler.secrets.mask` on the way in:
+a token in a query string or a password in a URL never reaches the archive.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
 from crawler import __version__
+from crawler.secrets import mask
 
 if TYPE_CHECKING:  # the supervisor imports this module and must stay light (no trafilatura)
     from crawler.extract import Article
@@ -58,11 +63,11 @@ def raw_meta(page: FetchedPage, *, raw_key: str, sha256: str, run_id: str) -> di
         "format": RECORD_FORMAT,
         "kind": "raw",
         "source": page.source,
-        "url": page.url,
-        "final_url": page.final_url,
-        "redirect_urls": page.redirect_urls,
+        "url": mask(page.url),
+        "final_url": mask(page.final_url),
+        "redirect_urls": [mask(u) for u in page.redirect_urls],
         "status": page.status,
-        "headers": page.headers,
+        "headers": {k: [mask(v) for v in vs] for k, vs in page.headers.items()},
         "content_type": page.content_type,
         "fetched_at": iso(page.fetched_at),
         "size": len(page.body),
@@ -89,8 +94,8 @@ def clean_record(page: FetchedPage, article: "Article", *, raw_key: str, raw_sha
     record = {
         "format": RECORD_FORMAT,
         "kind": "clean",
-        "url": page.url,
-        "final_url": page.final_url,
+        "url": mask(page.url),
+        "final_url": mask(page.final_url),
         "source": page.source,
         "fetched_at": iso(page.fetched_at),
         "title": article.title,
@@ -98,7 +103,7 @@ def clean_record(page: FetchedPage, article: "Article", *, raw_key: str, raw_sha
         "author": article.author,
         "published": article.published,
         "language": article.language,
-        "canonical_url": article.canonical_url,
+        "canonical_url": mask(article.canonical_url) if article.canonical_url else None,
         "description": article.description,
         "sitename": article.sitename,
         "encoding": article.encoding,

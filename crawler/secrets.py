@@ -1,4 +1,12 @@
-"""Pure masking of secrets in text bound for logs, errors, run records and metadata."""
+"""Pure masking of secrets in text bound for logs, errors, run records and metadata.
+
+Three things are masked: the values of secret environment variables (the AWS
+credentials and any variable named like a secret: ``*TOKEN*``, ``*SECRET*``,
+``*PASSWORD*``, ``*API_KEY*``..., so a value a config takes through
+``${VAR}`` is masked wherever it shows up), passwords in URLs
+(``https://user:***@host``), and values of secret-looking query parameters
+(``?token=***``, ``&api_key=***``, ``X-Amz-Signature=***``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,30 @@ import os
 import re
 
 SECRET_ENV_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_SECRET_ENV_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|ACCESS_KEY|PRIVATE_KEY|"
+                              r"CREDENTIAL", re.I)
+MIN_SECRET_LEN = 8  # shorter values of secret-named variables ("true", "1") are not worth masking
 MASK = "***"
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@:\s]*):(?P<pw>[^/@\s]+)@", re.I)
+# "user:password@host" without a scheme, as some error messages print a URL's netloc
+_BARE_USERINFO = re.compile(r"(?:(?<=^)|(?<=[\s'\"(<]))(?P<user>[\w.~%!$&*+=-]+):(?P<pw>[^\s/@:]+)@(?=[\w\[])")
 _QUERY = re.compile(
-    r"(?P<k>[?&;](?:[a-z0-9_-]*(?:token|secret|password|passwd|pwd|apikey|api_key|signature|sig|"
-    r"credential|auth)[a-z0-9_-]*)=)(?P<v>[^&#\s]+)", re.I)
+    r"(?P<k>[?&;](?:[a-z0-9_.-]*(?:token|secret|password|passwd|pwd|apikey|api_key|signature|sig|"
+    r"credential|auth)[a-z0-9_.-]*|(?:[a-z0-9_.-]*[_.-])?key)=)(?P<v>[^&#\s]+)", re.I)
 _HEADER = re.compile(r"(?P<k>\b(?:authorization|x-amz-security-token|cookie)\s*[:=]\s*)(?P<v>[^\n,]+)", re.I)
+
+
+def secret_values(env) -> list[str]:
+    """Values of the secret variables in ``env``, longest first."""
+    found = set()
+    for name, value in env.items():
+        if not value:
+            continue
+        if name in SECRET_ENV_VARS and len(value) >= 4:
+            found.add(value)
+        elif _SECRET_ENV_NAME.search(name) and len(value) >= MIN_SECRET_LEN:
+            found.add(value)
+    return sorted(found, key=len, reverse=True)
 
 
 def mask(text: str, env: dict | None = None) -> str:
@@ -19,11 +45,11 @@ def mask(text: str, env: dict | None = None) -> str:
     if not text:
         return text
     env = os.environ if env is None else env
-    for name in SECRET_ENV_VARS:
-        value = env.get(name)
-        if value and len(value) >= 4:
+    for value in secret_values(env):
+        if value in text:
             text = text.replace(value, MASK)
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    text = _BARE_USERINFO.sub(lambda m: f"{m['user']}:{MASK}@", text)
     text = _QUERY.sub(lambda m: f"{m['k']}{MASK}", text)
     text = _HEADER.sub(lambda m: f"{m['k']}{MASK}", text)
     return text
