@@ -7,6 +7,8 @@ Used by the fault tests after a store outage, a full disk or a killed crawl:
 * every clean object is whole JSON whose text hashes to the hash in its key and
   whose ``raw_key`` exists;
 * every run record is whole JSON;
+* every catalog file is whole JSON lines, and the objects its rows say were
+  stored exist;
 * nothing else is in the store.
 """
 
@@ -18,6 +20,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from crawler import catalog
+
 _ID = re.compile(r"-(?P<url>[0-9a-f]{10})-(?P<sha>[0-9a-f]{12})\.[a-z]+$")
 
 
@@ -26,6 +30,7 @@ class Audit:
     raw: dict = field(default_factory=dict)      # raw key -> its sidecar (or None)
     clean: dict = field(default_factory=dict)    # clean key -> record
     runs: dict = field(default_factory=dict)     # run key -> record
+    catalog: dict = field(default_factory=dict)  # catalog key -> rows
     problems: list = field(default_factory=list)
 
     def clean_per_url(self) -> Counter:
@@ -84,6 +89,11 @@ def audit(store) -> Audit:
                 out.runs[key] = json.loads(data)
             except ValueError:
                 out.problems.append(f"{key}: run record is not whole JSON")
+        elif key.startswith("catalog/"):
+            rows, bad = catalog.decode(data)
+            if bad or not data.endswith(b"\n"):
+                out.problems.append(f"{key}: catalog is not whole JSON lines (bad lines {bad})")
+            out.catalog[key] = rows
         else:
             out.problems.append(f"{key}: unexpected object")
     for raw_key in out.raw:
@@ -99,4 +109,10 @@ def audit(store) -> Audit:
     for key, record in out.clean.items():
         if record.get("raw_key") not in out.raw:
             out.problems.append(f"{key}: its raw object {record.get('raw_key')} is missing")
+    stored = set(out.raw) | {k + ".meta.json" for k in out.raw} | set(out.clean)
+    for key, rows in out.catalog.items():
+        for row in rows:
+            for obj, _, _ in catalog.objects(row):
+                if row.get("write") == "stored" and obj not in stored:
+                    out.problems.append(f"{key}: names {obj}, which is not in the store")
     return out

@@ -83,7 +83,7 @@ def test_feed_and_sitemap_size_limits(site, file_target, write_config, cli):
     good = gzip.compress(sitegen.sitemap_xml(site.url, news.articles).encode())
     site.page("/sitemap-good.xml.gz", good, "application/x-gzip")
     config = write_config([source(
-        "docs", site.url, start_urls=[], feeds=[f"{site.url}/feed-bomb.xml"], max_document_bytes=2 * MIB, max_depth=1,
+        "docs", site.url, start_urls=[], feeds=[f"{site.url}/feed-bomb.xml"], max_document_bytes=2 * MIB, max_depth=0,
         sitemaps=[f"{site.url}/sitemap-bomb.xml.gz", f"{site.url}/sitemap-good.xml.gz"])], file_target.storage)
     cli("crawl", "--config", config, check=True)
     run = only_run(file_target.store, "docs")
