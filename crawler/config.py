@@ -94,6 +94,40 @@ class StorageSettings(_Model):
         return v
 
 
+class ExtractSettings(_Model):
+    """Per-source extraction rules and switches (see crawler/extraction/rules.py)."""
+
+    include: Optional[str] = None                          # CSS/XPath of the article body
+    exclude: list[str] = Field(default_factory=list)       # CSS/XPath of elements to drop
+    exclude_text: list[str] = Field(default_factory=list)  # phrases or /regex/flags to cut from the text
+    learn_template: bool = True                            # learn and remove the source's repeated blocks
+    stray_lines: bool = True                               # drop counters, share widgets, CMS status lines
+    markdown: bool = True                                  # store a Markdown rendering beside the text
+
+    @field_validator("include")
+    @classmethod
+    def _check_include(cls, v: Optional[str]) -> Optional[str]:
+        from crawler.extraction.rules import compile_selector
+
+        if v is not None:
+            compile_selector(v)
+        return v
+
+    @field_validator("exclude")
+    @classmethod
+    def _check_exclude(cls, v: list[str]) -> list[str]:
+        from crawler.extraction.rules import check_selectors
+
+        return check_selectors(v)
+
+    @field_validator("exclude_text")
+    @classmethod
+    def _check_exclude_text(cls, v: list[str]) -> list[str]:
+        from crawler.extraction.rules import check_patterns
+
+        return check_patterns(v)
+
+
 class SourceSettings(_Model):
     name: str
     start_urls: list[str] = Field(default_factory=list)
@@ -133,6 +167,8 @@ class SourceSettings(_Model):
     # link-local and cloud metadata addresses).
     forbid_networks: list[str] = Field(default_factory=list)
     allow_private: Optional[bool] = None
+    # extraction: rules for the stubborn cases, template learning, outputs
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)
 
     @field_validator("name")
     @classmethod
@@ -316,6 +352,8 @@ def _model_for(parent: tuple) -> type[BaseModel] | None:
         return Settings
     if parent == ("storage",):
         return StorageSettings
+    if len(parent) >= 2 and parent[0] in ("sources", "defaults") and parent[-1] == "extract":
+        return ExtractSettings
     if parent == ("defaults",) or (len(parent) == 2 and parent[0] == "sources"):
         return SourceSettings
     return None
@@ -413,6 +451,8 @@ def parse_config(text: str, *, file: str = "<config>", env: Optional[dict] = Non
         message = _describe(err, path)
         if isinstance(ctx_err, _KeyedError):
             path, message = ctx_err.loc, ctx_err.message
+        elif isinstance(getattr(ctx_err, "index", None), int):  # an error in one item of a list
+            path = path + (ctx_err.index,)
         # an error in a merged default points at the defaults section
         if len(path) >= 3 and path[0] == "sources" and (path[:3] not in lines) and ("defaults", path[2]) in lines:
             path = ("defaults", path[2]) + path[3:]

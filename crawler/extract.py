@@ -1,9 +1,22 @@
 """Pure extraction: page bytes + URL -> an Article (or the reason there is none).
 
-A thin, total wrapper over trafilatura: it never raises on a page, it returns an
-``Article`` whose ``status`` is ``ok``, ``empty`` (no article text found, common
-on listing pages) or ``failed`` (with the reason).  Text is decoded with the
-page's real charset before trafilatura sees it.
+``extract(body, url, content_type, options)`` never raises on a page.  It
+returns an ``Article`` whose ``status`` is ``ok``, ``empty`` (no article text
+found, common on listing pages) or ``failed`` (with the reason).  The stages,
+each a module of :mod:`crawler.extraction`:
+
+1. decode with the page's real charset; cut text printed outside the document;
+2. read metadata from JSON-LD / microdata / OpenGraph / meta tags;
+3. split the page into text blocks and fingerprint them (for template learning);
+4. apply the source's rules (``exclude`` selectors, ``include`` body);
+5. clear the blocks the source's template model knows as template;
+6. trafilatura finds the article in what is left;
+7. cut ``exclude_text`` matches and stray lines (counters, share widgets, CMS
+   status, teasers, orphan headings);
+8. cross-check with the publisher's ``articleBody``; render text with
+   paragraphs and Markdown; detect the language.
+
+``options`` is a frozen, picklable dataclass: extraction runs in worker processes.
 """
 
 from __future__ import annotations
@@ -15,12 +28,19 @@ from typing import Optional
 import trafilatura
 
 from crawler.decode import decode_html
+from crawler.extraction import body as xbody
+from crawler.extraction import blocks as xblocks
+from crawler.extraction import document, language, lines, structured
+from crawler.extraction import rules as xrules
+from crawler.extraction.report import Removal
+from crawler.extraction.textnorm import coverage, words
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 EXTRACTOR = "trafilatura"
 EXTRACTOR_VERSION = getattr(trafilatura, "__version__", "unknown")
+PIPELINE_VERSION = "2"  # bump when the stages around trafilatura change what they keep
 
 
 @dataclass(frozen=True)
@@ -30,6 +50,13 @@ class ExtractOptions:
     include_comments: bool = False
     favor_precision: bool = False
     min_text_chars: int = 20  # less than this is navigation residue, not an article
+    rules: xrules.RuleSet = field(default_factory=xrules.RuleSet)
+    template: frozenset = frozenset()   # fingerprints of the source's template blocks
+    stray_lines: bool = True            # drop counters, share widgets, CMS status lines...
+    structured_body: bool = True        # fall back to the publisher's articleBody when extraction fails
+    markdown: bool = True
+    fingerprints: bool = False          # return the page's block fingerprints (for template learning)
+    explain: bool = False               # record every removal in Article.removed
 
 
 @dataclass
@@ -45,10 +72,17 @@ class Article:
     description: Optional[str] = None
     sitename: Optional[str] = None
     encoding: Optional[str] = None
-    extractor: dict = field(default_factory=lambda: {"name": EXTRACTOR, "version": EXTRACTOR_VERSION})
+    markdown: Optional[str] = None
+    structured: Optional[dict] = None
+    extractor: dict = field(default_factory=lambda: {"name": EXTRACTOR, "version": EXTRACTOR_VERSION,
+                                                     "pipeline": PIPELINE_VERSION})
+    removed: list = field(default_factory=list)          # Removal records (with options.explain)
+    fingerprints: tuple = field(default=(), repr=False)  # block fingerprints (with options.fingerprints)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("fingerprints", None)
+        return data
 
 
 DEFAULT_OPTIONS = ExtractOptions()
@@ -62,31 +96,93 @@ def extract(body: bytes, url: str, content_type: str | None = None,
     except Exception as exc:  # noqa: BLE001 - a page must never crash the crawl
         return Article(status="failed", reason=f"decode: {type(exc).__name__}: {exc}")
     try:
-        doc = trafilatura.bare_extraction(
-            html, url=url, with_metadata=True, include_comments=options.include_comments,
-            favor_precision=options.favor_precision,
-        )
+        return _extract(html, url, encoding, options)
     except Exception as exc:  # noqa: BLE001
         log.debug("extraction failed for %s", url, exc_info=True)
-        return Article(status="failed", reason=f"trafilatura: {type(exc).__name__}: {exc}", encoding=encoding)
-    if doc is None:
-        return Article(status="empty", reason="no article text found", encoding=encoding)
-    text = (doc.text or "").strip()
+        return Article(status="failed", reason=f"{type(exc).__name__}: {exc}", encoding=encoding)
+
+
+def page_fingerprints(body: bytes, content_type: str | None = None) -> tuple[str, ...]:
+    """The block fingerprints of a page (what template learning counts); () if it cannot be parsed."""
+    try:
+        html, _ = decode_html(body, content_type)
+        html, _ = document.strip_outside(html)
+        tree = document.parse(html)
+    except Exception:  # noqa: BLE001
+        return ()
+    if tree is None:
+        return ()
+    return tuple(dict.fromkeys(b.fingerprint for b in xblocks.segment(tree)))
+
+
+def _line_judge(text: str, position: int, count: int):
+    edge = position < 0 or position < 3 or position >= count - 3
+    reason = lines.classify(text, at_edge=edge)
+    return ("lines", reason, "") if reason else None
+
+
+def _extract(html: str, url: str, encoding: str, options: ExtractOptions) -> Article:
+    removed: list[Removal] = []
+    html, outside = document.strip_outside(html)
+    removed.extend(outside)
+    tree = document.parse(html)
+    if tree is None:
+        return Article(status="empty", reason="no HTML to extract from", encoding=encoding)
+
+    meta = structured.read_metadata(tree, url)
+    blocks = xblocks.segment(tree, url, want_links=options.markdown)
+    fingerprints = tuple(dict.fromkeys(b.fingerprint for b in blocks)) if options.fingerprints else ()
+    links = {b.text: b.anchors for b in blocks if b.anchors} if options.markdown else None
+
+    # the source's rules, then its template
+    ruleset = options.rules
+    if ruleset.exclude:
+        removed.extend(xrules.apply_exclude(tree, ruleset))
+    if options.template:
+        for block in blocks:
+            if block.fingerprint in options.template:
+                removed.append(Removal.of("template", "repeated-block", block.text, block.path))
+                block.clear()
+    included = xrules.apply_include(tree, ruleset) if ruleset.include else []
+    target = _subtree(included) if included else tree
+
+    doc = trafilatura.bare_extraction(
+        target, url=url, with_metadata=False, include_comments=options.include_comments,
+        favor_precision=options.favor_precision, favor_recall=bool(included),
+        include_formatting=False, include_links=False, include_tables=True)
+    xml = doc.body if doc is not None else None
+
+    if xml is not None:
+        cutter = xrules.text_cutter(ruleset)
+        if cutter is not None:
+            removed.extend(xbody.cut_text(xml, cutter))
+        if options.stray_lines:
+            removed.extend(xbody.drop_lines(xml, _line_judge))
+            removed.extend(xbody.drop_orphan_headings(xml))
+    text = xbody.render_text(xml)
+    markdown = xbody.render_markdown(xml, links, url) if options.markdown and text else None
+
+    info = meta.summary()
+    if meta.article_body and len(words(meta.article_body)) >= 30:
+        info["body_coverage"] = round(coverage(meta.article_body, text), 3)
+        if options.structured_body and _extraction_missed_body(text, meta.article_body, tree):
+            removed.append(Removal.of("structured", "replaced-by-articleBody", text or "(nothing extracted)",
+                                      f"extraction held {info['body_coverage']:.0%} of the page's articleBody"))
+            text = _paragraphs(meta.article_body)
+            markdown = text if options.markdown else None
+            info["text_from"] = "articleBody"
+
+    published = meta.published or _fallback_date(tree)
     article = Article(
-        status="ok",
-        title=doc.title,
-        text=text,
-        author=doc.author,
-        published=doc.date,
-        language=doc.language,
-        canonical_url=doc.url if doc.url and doc.url != url else doc.url,
-        description=doc.description,
-        sitename=doc.sitename,
-        encoding=encoding,
-    )
+        status="ok", title=meta.title, text=text, author=meta.author, published=published,
+        language=language.detect(text, meta.language) if text else meta.language,
+        canonical_url=meta.canonical_url, description=meta.description, sitename=meta.sitename,
+        encoding=encoding, markdown=markdown or None, structured=info,
+        removed=removed if options.explain else [], fingerprints=fingerprints)
     if len(text) < options.min_text_chars:
-        article.status, article.reason = "empty", f"only {len(text)} characters of text found"
-        article.text = ""
+        article.status = "empty"
+        article.reason = "no article text found" if not text else f"only {len(text)} characters of text found"
+        article.text, article.markdown = "", None
     return article
 
 
@@ -98,3 +194,47 @@ def timed_extract(body: bytes, url: str, content_type: str | None = None,
     start = time.process_time()
     article = extract(body, url, content_type, options)
     return article, time.process_time() - start
+
+
+def _subtree(elements: list):
+    """A minimal page holding only the ``include``d elements (copies; the page itself is untouched)."""
+    from copy import deepcopy
+
+    from lxml import html as lxml_html
+
+    page = lxml_html.Element("html")
+    body = lxml_html.Element("body")
+    page.append(body)
+    for el in elements:
+        clone = deepcopy(el)
+        clone.tail = None
+        body.append(clone)
+    return page
+
+
+def _visible_text(tree) -> str:
+    return " ".join(tree.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]"))
+
+
+def _extraction_missed_body(text: str, article_body: str, tree) -> bool:
+    """True when extraction kept under half of a substantial articleBody that the page really shows."""
+    body_words = len(words(article_body))
+    if len(words(text)) >= 0.6 * body_words or coverage(article_body, text) >= 0.5:
+        return False
+    return coverage(article_body, _visible_text(tree)) >= 0.8
+
+
+def _paragraphs(text: str) -> str:
+    paras = [" ".join(p.split()) for p in text.replace("\r", "").split("\n")]
+    return "\n\n".join(p for p in paras if p)
+
+
+def _fallback_date(tree) -> Optional[str]:
+    """htmldate's quick search, only for pages whose metadata gave no date."""
+    try:
+        from htmldate import find_date
+
+        found = find_date(tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
+    except Exception:  # noqa: BLE001
+        return None
+    return found or None
