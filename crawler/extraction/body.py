@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 from lxml import etree
 from trafilatura.xml import xmltotxt
 
+from crawler.extraction.document import remove_keeping_tail
 from crawler.extraction.report import Removal
 from crawler.extraction.textnorm import norm
 
@@ -35,20 +36,6 @@ def _leaf_blocks(body) -> list:
             continue
         out.append(el)
     return out
-
-
-def _remove(el) -> None:
-    parent = el.getparent()
-    if parent is None:
-        return
-    tail = el.tail
-    if tail and tail.strip():
-        prev = el.getprevious()
-        if prev is not None:
-            prev.tail = (prev.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    parent.remove(el)
 
 
 def _segments(el) -> list[tuple[str, object]]:
@@ -105,7 +92,7 @@ def drop_lines(body, judge: Judge) -> list[Removal]:
         verdict = judge(text, position, total)
         if verdict:
             removed.append(Removal.of(verdict[0], verdict[1], text, verdict[2]))
-            _remove(el)
+            remove_keeping_tail(el)
             continue
         if not any(child.tag == "lb" for child in el):
             continue
@@ -118,7 +105,7 @@ def drop_lines(body, judge: Judge) -> list[Removal]:
                 removed.append(Removal.of(verdict[0], verdict[1], seg_text, verdict[2]))
                 _drop_segment(el, owner)
         if not "".join(el.itertext()).strip():
-            _remove(el)
+            remove_keeping_tail(el)
     _prune_empty(body)
     return removed
 
@@ -143,7 +130,7 @@ def cut_text(body, cutter) -> list[Removal]:
         removed.append(Removal.of("rules", "exclude-text", before if not after.strip() else before,
                                   ", ".join(dict.fromkeys(hits))))
         if not norm(after).strip(" .,;:|-"):
-            _remove(el)
+            remove_keeping_tail(el)
     _prune_empty(body)
     return removed
 
@@ -151,7 +138,7 @@ def cut_text(body, cutter) -> list[Removal]:
 def _prune_empty(body) -> None:
     for el in list(body.iter("list", "quote", "table", "row")):
         if el.getparent() is not None and not "".join(el.itertext()).strip() and not el.xpath(".//graphic"):
-            _remove(el)
+            remove_keeping_tail(el)
 
 
 def drop_orphan_headings(body, max_words: int = 8) -> list[Removal]:
@@ -167,7 +154,7 @@ def drop_orphan_headings(body, max_words: int = 8) -> list[Removal]:
         if len(text.split()) > max_words:
             return removed
         removed.append(Removal.of("lines", "orphan-heading", text))
-        _remove(last)
+        remove_keeping_tail(last)
 
 
 # -- rendering ----------------------------------------------------------------------------

@@ -78,3 +78,18 @@ def parse(html: str) -> Optional[object]:
     if "html" not in beginning and len(tree) < 2:
         return None  # not HTML at all (trafilatura rejects it the same way)
     return tree
+
+
+def remove_keeping_tail(el) -> None:
+    """Remove an element from its tree; the text after it (its tail) stays where it was."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    tail = el.tail
+    if tail and tail.strip():
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(el)

@@ -24,6 +24,7 @@ from typing import Optional
 
 from lxml import etree
 
+from crawler.extraction.document import remove_keeping_tail
 from crawler.extraction.report import Removal
 from crawler.extraction.textnorm import norm
 
@@ -81,22 +82,21 @@ class ItemError(ValueError):
         self.index = index
 
 
-def check_selectors(values: list[str]) -> list[str]:
+def _check_items(values: list[str], compile_one) -> list[str]:
     for i, value in enumerate(values):
         try:
-            compile_selector(value)
+            compile_one(value)
         except ValueError as exc:
             raise ItemError(i, str(exc)) from None
     return values
+
+
+def check_selectors(values: list[str]) -> list[str]:
+    return _check_items(values, compile_selector)
 
 
 def check_patterns(values: list[str]) -> list[str]:
-    for i, value in enumerate(values):
-        try:
-            compile_text_pattern(value)
-        except ValueError as exc:
-            raise ItemError(i, str(exc)) from None
-    return values
+    return _check_items(values, compile_text_pattern)
 
 
 @dataclass(frozen=True)
@@ -107,20 +107,6 @@ class RuleSet:
 
     def __bool__(self) -> bool:
         return bool(self.include or self.exclude or self.exclude_text)
-
-
-def _detach(el) -> None:
-    parent = el.getparent()
-    if parent is None:
-        return
-    tail = el.tail
-    if tail:
-        prev = el.getprevious()
-        if prev is not None:
-            prev.tail = (prev.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    parent.remove(el)
 
 
 def _select(tree, selector: str) -> list:
@@ -141,7 +127,7 @@ def apply_exclude(tree, rules: RuleSet) -> list[Removal]:
             text = el.text_content() if hasattr(el, "text_content") else "".join(el.itertext())
             if text.strip():
                 removed.append(Removal.of("rules", "exclude-selector", text, selector))
-            _detach(el)
+            remove_keeping_tail(el)
     return removed
 
 
