@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Optional
 
-from crawler.redisconn import CoordinationError, Keys, describe_error
+from crawler.redisconn import CoordinationError, Keys, client_url, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Leases:
         try:
             return script(keys=keys, args=args)
         except redis.RedisError as exc:
-            raise describe_error(exc, _url_of(self.client)) from None
+            raise describe_error(exc, client_url(self.client)) from None
 
     def acquire(self, name: str, holder: str, ttl_s: float, **info) -> Optional[Lease]:
         """Take the lease if it is free (or already ours); None if someone else holds it."""
@@ -173,7 +173,7 @@ class Leases:
         try:
             value = self.client.get(self.keys.lease(name))
         except redis.RedisError as exc:
-            raise describe_error(exc, _url_of(self.client)) from None
+            raise describe_error(exc, client_url(self.client)) from None
         if value is None:
             return None
         try:
@@ -185,13 +185,6 @@ class Leases:
         """True while ``token`` is the live holder's token (a fence check before a write)."""
         held = self.holder(name)
         return held is not None and int(held.get("token", -1)) == token
-
-
-def _url_of(client) -> str:
-    kw = client.connection_pool.connection_kwargs
-    if "path" in kw:
-        return f"unix://{kw['path']}"
-    return f"redis://{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
 
 
 @dataclass

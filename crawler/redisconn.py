@@ -43,6 +43,14 @@ def describe_error(exc: Exception, url: str) -> CoordinationError:
     return CoordinationError(f"{where}: {type(exc).__name__}: {text[:200]}", "unreachable")
 
 
+def client_url(client) -> str:
+    """Where a redis-py client points, without its password (for messages)."""
+    kw = client.connection_pool.connection_kwargs
+    if "path" in kw:
+        return f"unix://{kw['path']}"
+    return f"redis://{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
+
+
 def connect(coordination, *, check: bool = True, client_name: str | None = None):
     """A redis-py client for ``coordination`` (a :class:`CoordinationSettings`)."""
     import redis

@@ -27,8 +27,10 @@ from crawler import catalog, keys
 from crawler.archive import Archiver, FatalStoreError
 from crawler.config import ConfigError, SourceSettings, StorageSettings, load_config
 from crawler.context import CrawlContext, extract_options
+from crawler.distributed import open_crawl
 from crawler.logs import setup_logging
 from crawler.netscope import ScopePolicy, own_hosts_private, parse_ip
+from crawler.redisconn import CoordinationError
 from crawler.records import parse_iso, run_record, to_json
 from crawler.secrets import mask
 from crawler.spool import Spool
@@ -137,8 +139,13 @@ def outcome_for(close_reason: str, ctx: CrawlContext) -> str:
 
 def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trigger: str = "manual",
           trigger_time: datetime | None = None, progress_file: Path | None = None,
-          log_level: str = "info", store=None) -> tuple[int, dict]:
-    """Run one crawl in this process; returns (exit code, run record)."""
+          log_level: str = "info", store=None, coordination=None,
+          crawl_id: str | None = None) -> tuple[int, dict]:
+    """Run one crawl in this process; returns (exit code, run record).
+
+    A ``distributed`` source with ``coordination`` joins the shared crawl ``crawl_id``
+    (default: a crawl of its own, ``run_id``) with the other replicas.
+    """
     started = datetime.now(timezone.utc)
     store = store if store is not None else open_store(storage)
     archiver = Archiver(store, Spool(storage.spool_dir, source.name, max_bytes=storage.spool_max_bytes))
@@ -178,7 +185,12 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
 
     from crawler.spiders.source import SourceSpider
 
-    process = CrawlerProcess(scrapy_settings(source, ctx, log_level))
+    try:
+        cluster = open_crawl(coordination, source, crawl_id or run_id)
+    except CoordinationError as exc:
+        return EXIT_FAILED, finish("failed", f"coordination: {exc}")
+    settings = scrapy_settings(source, ctx, log_level)
+    process = CrawlerProcess(cluster.scrapy_settings(settings) if cluster else settings)
     crawler = process.create_crawler(SourceSpider)
     process.crawl(crawler, context=ctx)
     process.start()
@@ -204,6 +216,8 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     record = finish(outcome, ctx.fatal or stop_message(close_reason, source, ctx))
     record["close_reason"] = close_reason
     record["catalog_key"] = catalog_key
+    if cluster is not None:
+        record["distributed"] = cluster.describe(crawler.stats.get_stats() if crawler.stats else {})
     try:
         archiver.put(keys.run_key(source.name, run_id), to_json(record), content_type="application/json")
     except FatalStoreError:
@@ -276,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id")
     parser.add_argument("--trigger", default="manual")
     parser.add_argument("--trigger-time")
+    parser.add_argument("--crawl-id", help="distributed sources: the shared crawl to join")
     parser.add_argument("--progress-file", type=Path)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-format", choices=("plain", "json"), default="plain")
@@ -301,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                                                         "source": source.name, "run_id": run_id}})
         return EXIT_STORE
     code, record = crawl(source, storage, run_id=run_id, trigger=args.trigger, trigger_time=trigger_time,
-                         progress_file=args.progress_file, log_level=args.log_level, store=store)
+                         progress_file=args.progress_file, log_level=args.log_level, store=store,
+                         coordination=loaded.settings.coordination, crawl_id=args.crawl_id)
     if args.progress_file:
         _write_json(args.progress_file, {"record": record})
     log.info("run finished", extra={"event": "run_end", "source": source.name, "run_id": run_id,
