@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -79,12 +78,10 @@ def start_replica(config: Path, name: str, crawl_id: str, env: dict, workdir: Pa
                             cwd=workdir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def finish(procs: list[subprocess.Popen], timeout: float = 120) -> list[dict]:
-    records = []
+def finish(procs: list[subprocess.Popen], timeout: float = 120) -> None:
     for proc in procs:
-        out, err = proc.communicate(timeout=timeout)
+        _, err = proc.communicate(timeout=timeout)
         assert proc.returncode == 0, err[-3000:]
-    return records
 
 
 def page_hits(site) -> Counter:

@@ -157,6 +157,13 @@ def test_requests_travel_as_json_and_only_as_requests():
 
 # -- the shared host limiter -----------------------------------------------------------
 
+def run_threads(threads: list[threading.Thread], timeout: float = 60) -> None:
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+
+
 def hammer(limiter: HostLimiter, host: str, n_threads: int, per_thread: int, hold: float,
            log: list, lock: threading.Lock) -> None:
     def worker():
@@ -174,11 +181,7 @@ def hammer(limiter: HostLimiter, host: str, n_threads: int, per_thread: int, hol
                 log.append(("end", time.monotonic()))
             limiter.release(host, token)
 
-    threads = [threading.Thread(target=worker) for _ in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_threads([threading.Thread(target=worker) for _ in range(n_threads)], 30)
 
 
 def test_host_concurrency_holds_across_limiters(redis_client, coordination):
@@ -186,12 +189,8 @@ def test_host_concurrency_holds_across_limiters(redis_client, coordination):
     # three "replicas", each with its own limiter and threads, one shared cap of 2
     limiters = [HostLimiter(redis_client, keys, concurrency=2, delay=0, hold_s=10) for _ in range(3)]
     log, lock = [], threading.Lock()
-    threads = [threading.Thread(target=hammer, args=(lim, "site.test", 3, 3, 0.03, log, lock))
-               for lim in limiters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    run_threads([threading.Thread(target=hammer, args=(lim, "site.test", 3, 3, 0.03, log, lock))
+                 for lim in limiters])
     active = peak = 0
     for kind, _ in sorted(log, key=lambda e: (e[1], e[0] == "start")):
         active += 1 if kind == "start" else -1
@@ -204,12 +203,8 @@ def test_host_delay_spaces_request_starts_across_limiters(redis_client, coordina
     limiters = [HostLimiter(redis_client, keys, concurrency=4, delay=0.08, hold_s=10, randomize=False)
                 for _ in range(3)]
     log, lock = [], threading.Lock()
-    threads = [threading.Thread(target=hammer, args=(lim, "slow.test", 2, 2, 0.0, log, lock))
-               for lim in limiters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    run_threads([threading.Thread(target=hammer, args=(lim, "slow.test", 2, 2, 0.0, log, lock))
+                 for lim in limiters])
     starts = sorted(t for kind, t in log if kind == "start")
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert len(starts) == 12 and min(gaps) >= 0.07, gaps

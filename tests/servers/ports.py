@@ -36,3 +36,4 @@ def wait_http(url: str, timeout: float = 30.0, proc=None) -> None:
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
+

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 from tests.servers.ports import free_ports
+from tests.servers.process import ServerProcess
 
 
 def redis_binary() -> str | None:
@@ -37,7 +37,7 @@ def redis_binary() -> str | None:
     return path if path and os.access(path, os.X_OK) else None
 
 
-class RedisServer:
+class RedisServer(ServerProcess):
     def __init__(self, workdir: str | None = None):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="archiver-redis-"))
         self.password = secrets.token_urlsafe(18)
@@ -77,25 +77,3 @@ class RedisServer:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=5)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)

@@ -11,13 +11,13 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from tests.servers.ports import free_ports, wait_http
+from tests.servers.process import ServerProcess
 
 
 def weed_binary() -> str | None:
@@ -28,7 +28,7 @@ def weed_binary() -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-class S3Server:
+class S3Server(ServerProcess):
     kind = "s3"
 
     def __init__(self, workdir: str | None = None):
@@ -72,28 +72,6 @@ class S3Server:
                                      env=env, start_new_session=True)
         wait_http(self.endpoint + "/", timeout=60, proc=self.proc)
         return self
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=5)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class SeaweedFS(S3Server):
