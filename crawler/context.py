@@ -15,6 +15,7 @@ from typing import Optional
 from crawler.archive import Archiver
 from crawler.config import SourceSettings
 from crawler.extract import ExtractOptions
+from crawler.extraction.rules import RuleSet
 from crawler.netscope import ScopePolicy
 from crawler.secrets import mask
 
@@ -22,13 +23,21 @@ log = logging.getLogger(__name__)
 MAX_SAMPLES = 5
 
 
-def extract_options(source: Optional[SourceSettings]) -> ExtractOptions:
+def extract_options(source: Optional[SourceSettings], template: frozenset = frozenset()) -> ExtractOptions:
     """The extraction options of a source (None: one no longer configured).
 
     The crawl and ``archiver re-extract`` both use these, so a re-extraction
-    applies exactly the rules a crawl would apply today.
+    applies exactly the rules a crawl would apply today.  ``template`` is the
+    source's learned template set (:mod:`crawler.template_state`).
     """
-    return ExtractOptions()
+    if source is None:
+        return ExtractOptions(template=template)
+    settings = source.extract
+    return ExtractOptions(
+        rules=RuleSet(include=settings.include, exclude=tuple(settings.exclude),
+                      exclude_text=tuple(settings.exclude_text)),
+        template=template if settings.learn_template else frozenset(),
+        stray_lines=settings.stray_lines, markdown=settings.markdown)
 
 
 @dataclass

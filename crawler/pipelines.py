@@ -4,6 +4,12 @@ Thin on purpose: keys, records and extraction are pure functions elsewhere;
 storage calls run in a thread pool and extraction in a process pool (when
 ``extract_workers`` > 0), so the reactor keeps fetching while pages are written
 and extracted.
+
+Template learning: the source's model is loaded at the start, learns from the
+block fingerprints every extraction returns, and is stored at the end.  While
+the model knows fewer than a handful of pages (a new source), the first
+article pages are held after their raw copy is stored, the template is learned
+from them, and only then are they extracted.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ import asyncio
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import replace
 
 from crawler import catalog, keys
 from crawler.archive import FatalStoreError
-from crawler.extract import Article, timed_extract
+from crawler.extract import Article, page_fingerprints, timed_extract
 from crawler.records import FetchedPage, clean_record, raw_meta, to_json
+from crawler.template_state import TemplateLearner, load_model, save_model
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,9 @@ class ArchivePipeline:
         self.io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="store")
         self.pool = None
         self.slots = None  # bounds pages waiting for extraction (memory), see open_spider
+        self.learner = None   # the source's template model (crawler.template_state)
+        self.held = []        # first pages of a young model, extracted once it learned from them
+        self.released = False
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -55,8 +66,10 @@ class ArchivePipeline:
         # Scrapy, which then stops fetching (its scraper slot is full): back-pressure
         self.slots = asyncio.Semaphore(2 * max(1, self.ctx.extract_workers))
         self.ctx.counts["extract_workers_used"] = self.ctx.extract_workers
+        await self._load_template()
 
     async def close_spider(self) -> None:
+        await self._save_template()
         self.io.shutdown(wait=True)
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=False)
@@ -93,6 +106,7 @@ class ArchivePipeline:
                     log.warning("extraction worker failed on %s: %s", page.final_url, exc)
                     return Article(status="failed", reason=f"worker: {type(exc).__name__}")
         self.ctx.count("extract_cpu_ms", round(cpu * 1000))
+        self._learn(page, article)
         return article
 
     async def _record_warc(self, page: FetchedPage, raw_key: str) -> str:
@@ -117,23 +131,98 @@ class ArchivePipeline:
         row = catalog.page_row(meta, meta_bytes)
         if ctx.warc is not None:
             row["warc_key"] = await self._record_warc(page, raw_key)
-        if page.is_article:
-            article = await self._extract(page)
-            ctx.count(f"extraction_{article.status}")
-            if article.status != "ok":
-                ctx.error(f"extraction_{article.status}", f"{page.url}: {article.reason}")
-            # every article page gets its clean object, saying how extraction went
-            text_sha = keys.sha256_hex(article.text.encode("utf-8"))
-            clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha)
-            record = clean_record(page, article, raw_key=raw_key, raw_sha256=sha,
-                                  content_sha256=text_sha, run_id=ctx.run_id)
-            clean_bytes = to_json(record)
-            outcome = await self._put(clean_key, clean_bytes, "application/json")
-            ctx.count("clean_archived" if outcome in ("stored", "exists") else f"clean_{outcome}")
-            outcomes.append(outcome)
-            catalog.add_clean(row, record, clean_bytes, clean_key)
-        row["write"] = catalog.write_outcome(outcomes)
-        if ctx.catalog is not None:
-            ctx.catalog.add(row)
+        if page.is_article and self._hold(page):
+            # a source's first pages wait until the template can be learned from them
+            self.held.append((page, raw_key, sha, row, outcomes))
+            ctx.count("template_warmup_pages")
+            if len(self.held) >= self.learner.warmup:
+                await self._release_held()
+        else:
+            if page.is_article:
+                await self._archive_clean(page, raw_key, sha, row, outcomes)
+            self._finish_row(row, outcomes)
         ctx.write_progress()
         return page
+
+    async def _archive_clean(self, page: FetchedPage, raw_key: str, sha: str, row: dict, outcomes: list) -> None:
+        ctx = self.ctx
+        article = await self._extract(page)
+        ctx.count(f"extraction_{article.status}")
+        if article.status != "ok":
+            ctx.error(f"extraction_{article.status}", f"{page.url}: {article.reason}")
+        # every article page gets its clean object, saying how extraction went
+        text_sha = keys.sha256_hex(article.text.encode("utf-8"))
+        clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha)
+        record = clean_record(page, article, raw_key=raw_key, raw_sha256=sha,
+                              content_sha256=text_sha, run_id=ctx.run_id)
+        clean_bytes = to_json(record)
+        outcome = await self._put(clean_key, clean_bytes, "application/json")
+        ctx.count("clean_archived" if outcome in ("stored", "exists") else f"clean_{outcome}")
+        outcomes.append(outcome)
+        catalog.add_clean(row, record, clean_bytes, clean_key)
+
+    def _finish_row(self, row: dict, outcomes: list) -> None:
+        row["write"] = catalog.write_outcome(outcomes)
+        if self.ctx.catalog is not None:
+            self.ctx.catalog.add(row)
+
+    # -- template learning ------------------------------------------------------------
+    def _hold(self, page: FetchedPage) -> bool:
+        return self.learner is not None and not self.released and self.learner.warming_up
+
+    def _use_template(self) -> None:
+        self.ctx.extract_options = replace(self.ctx.extract_options, template=self.learner.template())
+
+    async def _fingerprints(self, page: FetchedPage) -> tuple:
+        if self.pool is None:
+            return page_fingerprints(page.body, page.content_type)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.pool, page_fingerprints, page.body, page.content_type)
+        except Exception:  # noqa: BLE001 - the page is still extracted, just not learned from
+            return ()
+
+    async def _release_held(self) -> None:
+        """Learn the template from the held pages, then extract them with it (and go on without holding)."""
+        held, self.held, self.released = self.held, [], True
+        prints = await asyncio.gather(*(self._fingerprints(item[0]) for item in held))
+        for (page, *_), fps in zip(held, prints):
+            self.learner.learn(page.final_url, fps)
+        self.learner.refresh()
+        self._use_template()
+        self.ctx.counts["template_blocks"] = len(self.learner.template())
+        for page, raw_key, sha, row, outcomes in held:
+            await self._archive_clean(page, raw_key, sha, row, outcomes)
+            self._finish_row(row, outcomes)
+
+    def _learn(self, page: FetchedPage, article: Article) -> None:
+        if self.learner is None or not article.fingerprints:
+            return
+        if self.learner.learn(page.final_url, article.fingerprints):
+            self._use_template()
+            self.ctx.counts["template_blocks"] = len(self.learner.template())
+
+    async def _load_template(self) -> None:
+        source = self.ctx.source
+        if not source.extract.learn_template:
+            return
+        loop = asyncio.get_running_loop()
+        model = await loop.run_in_executor(self.io, load_model, self.ctx.archiver.store, source.name)
+        self.learner = TemplateLearner(model)
+        self.ctx.extract_options = replace(self.ctx.extract_options, fingerprints=True)
+        self._use_template()
+        self.ctx.counts["template_pages_known"] = model.pages
+        self.ctx.counts["template_blocks"] = len(self.learner.template())
+
+    async def _save_template(self) -> None:
+        if self.held:
+            await self._release_held()
+        model = self.learner.finish() if self.learner is not None else None
+        if model is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await loop.run_in_executor(self.io, save_model, self.ctx.archiver, model)
+        except FatalStoreError:
+            outcome = "spooled"
+        self.ctx.count("template_saved" if outcome in ("stored", "exists") else f"template_{outcome}")
