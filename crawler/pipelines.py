@@ -8,8 +8,9 @@ and extracted.
 Template learning: the source's model is loaded at the start, learns from the
 block fingerprints every extraction returns, and is stored at the end.  While
 the model knows fewer than a handful of pages (a new source), the first
-article pages are held after their raw copy is stored, the template is learned
-from them, and only then are they extracted.
+article pages are held after their raw copy is stored (at most six pages, at
+most ``HOLD_SECONDS``), the template is learned from them, and only then are
+they extracted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from crawler.records import FetchedPage, clean_record, raw_meta, to_json
 from crawler.template_state import TemplateLearner, load_model, save_model
 
 log = logging.getLogger(__name__)
+
+HOLD_SECONDS = 5.0  # the longest a new source's first pages wait for the template to be learned
 
 
 def _extraction_context():
@@ -52,6 +55,8 @@ class ArchivePipeline:
         self.learner = None   # the source's template model (crawler.template_state)
         self.held = []        # first pages of a young model, extracted once it learned from them
         self.released = False
+        self._release_timer = None
+        self._release_task = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -137,6 +142,9 @@ class ArchivePipeline:
             ctx.count("template_warmup_pages")
             if len(self.held) >= self.learner.warmup:
                 await self._release_held()
+            elif self._release_timer is None:
+                # a slow site must not keep the first pages waiting: learn from what came by then
+                self._release_timer = asyncio.get_running_loop().call_later(HOLD_SECONDS, self._release_later)
         else:
             if page.is_article:
                 await self._archive_clean(page, raw_key, sha, row, outcomes)
@@ -182,9 +190,17 @@ class ArchivePipeline:
         except Exception:  # noqa: BLE001 - the page is still extracted, just not learned from
             return ()
 
+    def _release_later(self) -> None:
+        if self.held and self._release_task is None:
+            self._release_task = asyncio.ensure_future(self._release_held())
+
     async def _release_held(self) -> None:
         """Learn the template from the held pages, then extract them with it (and go on without holding)."""
         held, self.held, self.released = self.held, [], True
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+        if not held:
+            return
         prints = await asyncio.gather(*(self._fingerprints(item[0]) for item in held))
         for (page, *_), fps in zip(held, prints):
             self.learner.learn(page.final_url, fps)
@@ -215,6 +231,8 @@ class ArchivePipeline:
         self.ctx.counts["template_blocks"] = len(self.learner.template())
 
     async def _save_template(self) -> None:
+        if self._release_task is not None:
+            await self._release_task
         if self.held:
             await self._release_held()
         model = self.learner.finish() if self.learner is not None else None

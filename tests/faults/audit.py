@@ -94,6 +94,11 @@ def audit(store) -> Audit:
             if bad or not data.endswith(b"\n"):
                 out.problems.append(f"{key}: catalog is not whole JSON lines (bad lines {bad})")
             out.catalog[key] = rows
+        elif key.startswith("state/") and key.endswith("/template.json"):
+            try:
+                json.loads(data)
+            except ValueError:
+                out.problems.append(f"{key}: template model is not whole JSON")
         else:
             out.problems.append(f"{key}: unexpected object")
     for raw_key in out.raw:
