@@ -58,8 +58,13 @@ class CronSpec:
 
     @property
     def fixed_time(self) -> bool:
-        """True when the job fires at one wall-clock minute of the hour and few hours a day."""
-        return len(self.hours) < 24
+        """Vixie cron's "fixed-time" job: neither the minute nor the hour field starts with ``*``.
+
+        Around daylight-saving changes a fixed-time job runs once (the first of a repeated
+        time; at the jump for a skipped one); a wildcard job follows the clock.
+        """
+        minute, hour = self.expr.split()[:2]
+        return not (minute.startswith("*") or hour.startswith("*"))
 
 
 def _value(token: str, low: int, high: int, names: dict | None, field: str) -> int:
