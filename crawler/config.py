@@ -296,9 +296,35 @@ class SourceSettings(_Model):
         return list(seen)
 
 
+class HttpSettings(_Model):
+    """The /healthz and /metrics endpoint (on for ``archiver serve``, off for ``crawl`` unless asked)."""
+
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class SchedulerSettings(_Model):
+    """How ``archiver serve`` runs the sources' schedules."""
+
+    max_concurrent_runs: int = Field(default=2, ge=1, le=256)
+    # fire times missed (daemon down, stalled, no free slot): coalesce = run once for all of
+    # them; skip = run only if at most misfire_grace_seconds late, else record a skip
+    misfire: Literal["coalesce", "skip"] = "coalesce"
+    misfire_grace_seconds: int = Field(default=300, ge=1)
+    # on SIGTERM: running crawls get this long to finish, then are stopped
+    stop_grace_seconds: float = Field(default=30.0, ge=0, le=86400)
+    # a crawl told to stop (shutdown, or past max_run_seconds) is killed this long after
+    kill_after_seconds: float = Field(default=20.0, ge=1, le=3600)
+    # /healthz fails when a source is late by more than this many of its periods
+    missed_factor: float = Field(default=2.0, ge=1.0, le=1000)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+
 class Settings(_Model):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     coordination: Optional[CoordinationSettings] = None
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     sources: list[SourceSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -411,6 +437,10 @@ def _model_for(parent: tuple) -> type[BaseModel] | None:
         return ExtractSettings
     if parent == ("coordination",):
         return CoordinationSettings
+    if parent == ("scheduler",):
+        return SchedulerSettings
+    if parent == ("scheduler", "http"):
+        return HttpSettings
     if parent == ("defaults",) or (len(parent) == 2 and parent[0] == "sources"):
         return SourceSettings
     return None

@@ -38,7 +38,7 @@ class QuietLibraries(logging.Filter):
     """Drop chatter below WARNING from Scrapy, Twisted and friends (they reset their own levels)."""
 
     PREFIXES = ("scrapy", "twisted", "botocore", "boto3", "urllib3", "trafilatura", "htmldate",
-                "charset_normalizer", "courlan", "py.warnings", "filelock", "asyncio")
+                "charset_normalizer", "courlan", "py.warnings", "filelock", "asyncio", "apscheduler")
 
     def __init__(self, floor: int):
         super().__init__()

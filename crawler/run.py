@@ -140,7 +140,8 @@ def outcome_for(close_reason: str, ctx: CrawlContext) -> str:
 def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trigger: str = "manual",
           trigger_time: datetime | None = None, progress_file: Path | None = None,
           log_level: str = "info", store=None, coordination=None,
-          crawl_id: str | None = None) -> tuple[int, dict]:
+          crawl_id: str | None = None, schedule: dict | None = None,
+          lifecycle_level: int = logging.INFO) -> tuple[int, dict]:
     """Run one crawl in this process; returns (exit code, run record).
 
     A ``distributed`` source with ``coordination`` joins the shared crawl ``crawl_id``
@@ -153,8 +154,8 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
                        extract_workers=extract_workers(source), progress_file=progress_file,
                        extract_options=extract_options(source),
                        max_document_bytes=source.max_document_bytes)
-    log.info("run started", extra={"event": "run_start", "source": source.name, "run_id": run_id,
-                                   "trigger": trigger, "store": store.describe()})
+    log.log(lifecycle_level, "run started", extra={"event": "run_start", "source": source.name,
+                                                   "run_id": run_id, "trigger": trigger, "store": store.describe()})
 
     def finish(outcome: str, message: str | None = None) -> dict:
         snap = ctx.snapshot()
@@ -163,6 +164,8 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
                             counts=snap["counts"], errors=snap["errors"], store=store.describe(),
                             message=mask(message) if message else None, pid=os.getpid())
         record["error_samples"] = snap["error_samples"]
+        if schedule:
+            record["schedule"] = schedule
         return record
 
     flushed = 0
@@ -294,7 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress-file", type=Path)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-format", choices=("plain", "json"), default="plain")
+    parser.add_argument("--schedule-info", type=json.loads, default=None,
+                        help="JSON: why the scheduler started this run (kept in the run record)")
+    parser.add_argument("--supervised", action="store_true",
+                        help="started by jobs.runner, which logs the run's start and end lines itself")
     args = parser.parse_args(argv)
+    lifecycle_level = logging.DEBUG if args.supervised else logging.INFO
     setup_logging(args.log_level, args.log_format)
     try:
         loaded = load_config(args.config)
@@ -317,12 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STORE
     code, record = crawl(source, storage, run_id=run_id, trigger=args.trigger, trigger_time=trigger_time,
                          progress_file=args.progress_file, log_level=args.log_level, store=store,
-                         coordination=loaded.settings.coordination, crawl_id=args.crawl_id)
+                         coordination=loaded.settings.coordination, crawl_id=args.crawl_id,
+                         schedule=args.schedule_info, lifecycle_level=lifecycle_level)
     if args.progress_file:
         _write_json(args.progress_file, {"record": record})
-    log.info("run finished", extra={"event": "run_end", "source": source.name, "run_id": run_id,
-                                    "outcome": record["outcome"], "counts": record["counts"],
-                                    "errors": record["errors"]})
+    log.log(lifecycle_level, "run finished", extra={"event": "run_end", "source": source.name, "run_id": run_id,
+                                                    "outcome": record["outcome"], "counts": record["counts"],
+                                                    "errors": record["errors"]})
     return code
 
 

@@ -19,7 +19,8 @@ from crawler.secrets import mask
 from crawler.store import StoreError
 from jobs.commands.common import CommandError
 
-COMMANDS = ["demo", "crawl", "validate", "ls", "show", "diff", "stats", "export", "verify", "re-extract"]
+COMMANDS = ["demo", "crawl", "validate", "ls", "show", "diff", "stats", "export", "verify", "re-extract",
+            "serve", "run-once", "runs", "status", "healthcheck"]
 
 
 def build_parser() -> argparse.ArgumentParser:

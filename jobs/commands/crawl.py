@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +17,29 @@ def add_parser(sub) -> None:
                    help="crawl only this source (repeatable); default: every enabled source")
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="sources crawled at once (default 1)")
     p.add_argument("--json", action="store_true", help="print the run records as JSON")
+    add_http_arg(p)
     p.set_defaults(func=run)
+
+
+def add_http_arg(p) -> None:
+    p.add_argument("--http", metavar="[HOST:]PORT",
+                   help="serve /healthz and /metrics while crawling (default: off)")
+
+
+def start_http(args, source_names):
+    """The optional /healthz + /metrics endpoint of a one-shot crawl: (server, metrics) or (None, None)."""
+    if not getattr(args, "http", None):
+        return None, None
+    from jobs.commands.serve import listen_arg
+    from jobs.httpd import StatusServer
+    from jobs.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.add_sources(source_names)
+    host, port = listen_arg(args.http)
+    server = StatusServer(host, port, health=lambda: (True, {"status": "ok", "mode": "crawl"}),
+                          metrics=metrics.exposition, metrics_type=metrics.content_type).start()
+    return server, metrics
 
 
 def selected_sources(settings, names):
@@ -56,19 +77,27 @@ def run(args) -> int:
         print("no enabled sources to crawl", file=sys.stderr)
         return 0
     store_for(loaded, write=True)  # wrong credentials or a missing bucket: stop before fetching anything
+    server, metrics = start_http(args, [s.name for s in sources])
 
     def one(source):
-        return run_source(loaded.path, source, loaded.settings.storage, trigger="manual",
-                          log_format=args.log_format, log_level=args.log_level)
+        result = run_source(loaded.path, source, loaded.settings.storage, trigger="manual",
+                            log_format=args.log_format, log_level=args.log_level)
+        if metrics is not None:
+            metrics.observe(result.record)
+        return result
 
-    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        results = list(pool.map(one, sources))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+            results = list(pool.map(one, sources))
+    finally:
+        if server is not None:
+            server.stop()
     if args.json:
         print_json([r.record for r in results])
     else:
         for result in results:
             print(summary_line(result))
-            if result.outcome != "failed" or result.record.get("counts"):
+            if result.outcome not in ("failed", "skipped") or result.record.get("counts"):
                 print(f"{'':<20} record: {keys.run_key(result.source, result.run_id)}")
             for kind, samples in (result.record.get("error_samples") or {}).items():
                 for sample in samples[:2]:
