@@ -194,15 +194,15 @@ class Daemon:
                 self._remove_source(name)
             now = self.clock()
             for name in changed:
-                if name not in self.schedules:  # still being added: it picks up the new settings
-                    self.sources[name] = wanted[name]
-                    continue
+                self.sources[name] = wanted[name]
                 old = self.schedules.get(name)
+                if old is None:  # still being added: it picks up the new settings
+                    continue
                 anchor = old.anchor if isinstance(old, IntervalSchedule) else now
-                schedule = schedule_for(wanted[name], anchor=anchor)
-                self.schedules[name], self.sources[name] = schedule, wanted[name]
+                schedule = self.schedules[name] = schedule_for(wanted[name], anchor=anchor)
                 self.last_activity[name] = now
-                self.scheduler.reschedule_job(name, trigger=schedule)
+                if self.scheduler.get_job(name) is not None:  # else being added: it takes this schedule
+                    self.scheduler.reschedule_job(name, trigger=schedule)
             self.sources.update(wanted)
         for name in added:
             self._spawn(self._add_source, wanted[name], False, name=f"add-{name}")
@@ -240,7 +240,8 @@ class Daemon:
                 self.last_outcome[name] = last.get("outcome")
             self.metrics.add_sources([name])
             self.metrics.remember(name, last_run=last, last_success=success)
-            self.scheduler.add_job(_never_called, trigger=schedule, id=name, name=name, replace_existing=True)
+        # the run at start (if any) is claimed before the schedule can fire, so a fire time
+        # that comes at once finds it going instead of taking its place
         if run_now:
             self._source_due(name, Due.of([now]), "run-now")
         elif since is not None:
@@ -249,6 +250,10 @@ class Daemon:
                 log.info("%s: %d run(s) came due while the daemon was stopped (last run started %s)",
                          name, due.count, iso(since), extra={"event": "missed_while_stopped", "source": name})
                 self._source_due(name, due, "catch-up")
+        with self._jobs_lock:
+            schedule = self.schedules.get(name)  # a reload may have changed or removed it meanwhile
+            if schedule is not None and not self.stopping.is_set():
+                self.scheduler.add_job(_never_called, trigger=schedule, id=name, name=name, replace_existing=True)
 
     def _remove_source(self, name: str) -> None:
         self.sources.pop(name, None)
