@@ -23,7 +23,27 @@ COMMANDS = ["demo", "crawl", "validate", "ls", "show", "diff", "stats", "export"
             "serve", "run-once", "runs", "status", "healthcheck"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+_GLOBAL_WITH_VALUE = ("--log-level", "--log-format")
+
+
+def wanted_command(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (None for ``--help`` and mistakes).
+
+    Only that command's module is imported: some import the extractor or the
+    scheduler, and every invocation would otherwise pay for all of them.
+    """
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archiver",
         description="Scheduled scraping and archiving: raw pages and clean articles, side by side.")
@@ -32,13 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-format", default="plain", choices=("plain", "json"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in ([only] if only else COMMANDS):
         importlib.import_module(f"jobs.commands.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(wanted_command(argv))
     args = parser.parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     try:
