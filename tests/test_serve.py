@@ -7,6 +7,7 @@ for what the daemon writes (run records, log lines), never for a wall-clock sche
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 
@@ -270,3 +271,52 @@ def test_a_source_running_elsewhere_is_skipped_and_recorded(site, file_target, w
     assert len(json.loads(cli("runs", "--config", config, "--limit", "1", "--json", check=True).stdout)) == 1
     none = cli("runs", "tonw", "--config", config, check=True)
     assert "no runs of 'tonw' recorded" in none.stderr and "configured sources: town" in none.stderr
+
+
+def test_a_crawl_process_that_dies_is_recorded_and_the_daemon_goes_on(site, file_target, tmp_path):
+    news = sitegen.serve(site, sitegen.build(2, seed=9))
+    slow_listing(site, news, 30)  # the crawl waits here until we kill it
+    store = file_target.store
+    config = write(tmp_path / "sources.yaml", file_target.storage, [source("town", site.url, interval="1s")])
+    with ServeProcess(config, cwd=tmp_path, args=["--run-now"]) as serve:
+        running = serve.wait_for(lambda: serve.health()[1]["running"].get("town", {}).get("pid"), "a running crawl")
+        os.kill(running, signal.SIGKILL)
+        crashed = serve.wait_for(lambda: [r for r in runs_of(store, "town") if r["outcome"] == "crashed"],
+                                 "the crashed run's record")
+        assert "signal SIGKILL" in crashed[0]["message"]
+        site.page("/news/", sitegen.listing_html(news, 0))  # the site answers again
+        serve.wait_for(lambda: finished(store, "town"), "a good run after the crash")
+        assert serve.health()[0] == 200
+        assert serve.terminate() == 0
+
+
+def test_crawl_serves_health_and_metrics_only_when_asked(site, file_target, write_config, tmp_path):
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.conftest import archiver_command
+    from tests.servers.daemon import archiver_env
+    from tests.servers.ports import free_ports
+
+    news = sitegen.serve(site, sitegen.build(2, seed=10))
+    slow_listing(site, news, 2.5)
+    config = write_config([source("town", site.url)], file_target.storage)
+    port = free_ports(1)[0]
+    proc = subprocess.Popen([*archiver_command(), "crawl", "--config", str(config), "--http", f"127.0.0.1:{port}"],
+                            cwd=tmp_path, env=archiver_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline, body = time.monotonic() + 30, None
+        while body is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                time.sleep(0.1)
+        assert body and 'archiver_runs_total{outcome="ok",source="town"} 0.0' in body
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
+    with pytest.raises(OSError):  # gone with the crawl
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
