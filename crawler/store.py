@@ -247,6 +247,18 @@ class S3Store:
             except Exception as exc:  # noqa: BLE001
                 raise _s3_error(exc, "write check", self.describe()) from None
 
+    def create_bucket(self, region: str | None = None) -> None:
+        """Create the bucket (already ours is fine); used by ``archiver serve --create-bucket``."""
+        args = {"Bucket": self.bucket}
+        if region and region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self.client.create_bucket(**args)
+        except Exception as exc:  # noqa: BLE001 - mapped to a StoreError
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "BucketAlreadyOwnedByYou":
+                return
+            raise _s3_error(exc, "create bucket", self.describe()) from None
+
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream",
             metadata: Optional[dict[str, str]] = None, if_absent: bool = False) -> bool:
         from botocore.exceptions import ClientError

@@ -44,6 +44,7 @@ from crawler.records import iso
 from crawler.secrets import mask
 from crawler.store import StoreError, open_store
 from jobs import history
+from jobs.bucket import ensure_bucket
 from jobs.dispatch import Active, Decision, Dispatcher, Slots
 from jobs.health import HealthReport, SourceView, evaluate
 from jobs.httpd import StatusServer
@@ -113,10 +114,12 @@ class Daemon:
     def __init__(self, config_path: str | os.PathLike, *, log_format: str = "plain", log_level: str = "info",
                  run_now: bool = False, reload_on_change: bool = False,
                  listen: Optional[tuple[str, int]] = None, http: Optional[bool] = None,
+                 create_bucket: bool = False, store_wait_s: float = 60.0,
                  clock: Callable[[], datetime] = utcnow, poll_s: float = 0.25, reload_poll_s: float = 1.0):
         self.config_path = Path(config_path)
         self.log_format, self.log_level = log_format, log_level
         self.run_now, self.listen, self.http_enabled = run_now, listen, http
+        self.create_bucket, self.store_wait_s = create_bucket, store_wait_s
         self.clock, self.poll_s, self.reload_poll_s = clock, poll_s, reload_poll_s
         self.watcher = ConfigWatcher(self.config_path) if reload_on_change else None
 
@@ -454,6 +457,8 @@ class Daemon:
             loaded, data = self._read_config()
             self._write_snapshot(data)
             self._configure(loaded.settings)
+            if self.create_bucket:
+                ensure_bucket(loaded.settings.storage, wait_s=self.store_wait_s)
             self._check_store()
             self._start_http()
         except BaseException:

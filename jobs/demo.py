@@ -85,3 +85,24 @@ class DemoSite:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m jobs.demo --host 0.0.0.0 --port 8700``: serve the demo site until stopped."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.demo", description="Serve the bundled demo site.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8700)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with DemoSite(args.host, args.port) as site:
+        print(f"serving the demo site on {site.url}", flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()

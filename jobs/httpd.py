@@ -115,7 +115,7 @@ class StatusServer:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="http", daemon=True)
         self._thread.start()
-        log.info("serving /healthz and /metrics on %s", probe_url(self.host, self.port, ""),
+        log.info("serving /healthz and /metrics on %s:%d", self.host, self.port,
                  extra={"event": "http_start", "host": self.host, "port": self.port})
         return self
 

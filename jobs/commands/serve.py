@@ -16,6 +16,11 @@ def add_parser(sub) -> None:
                    help="also run every enabled source once at start, then follow the schedules")
     p.add_argument("--reload-on-change", action="store_true",
                    help="re-read the config when the file changes (SIGHUP always does)")
+    p.add_argument("--create-bucket", action="store_true",
+                   help="create the bucket (or folder) if it is missing, waiting up to --store-wait for the "
+                        "endpoint (for a fresh MinIO in compose)")
+    p.add_argument("--store-wait", type=float, default=60.0, metavar="SECONDS",
+                   help="with --create-bucket: how long to wait for the store to answer (default 60)")
     http = p.add_mutually_exclusive_group()
     http.add_argument("--http", metavar="[HOST:]PORT", default=os.environ.get("ARCHIVER_HTTP") or None,
                       help="serve /healthz and /metrics here (default: $ARCHIVER_HTTP, else scheduler.http)")
@@ -35,5 +40,6 @@ def listen_arg(value):
 def run(args) -> int:
     daemon = Daemon(args.config, log_format=args.log_format, log_level=args.log_level, run_now=args.run_now,
                     reload_on_change=args.reload_on_change, listen=listen_arg(args.http),
-                    http=False if args.no_http else (True if args.http else None))
+                    http=False if args.no_http else (True if args.http else None),
+                    create_bucket=args.create_bucket, store_wait_s=args.store_wait)
     return daemon.run()
