@@ -159,8 +159,7 @@ def _extract(html: str, url: str, encoding: str, options: ExtractOptions) -> Art
         if options.stray_lines:
             removed.extend(xbody.drop_lines(xml, _line_judge))
             removed.extend(xbody.drop_orphan_headings(xml))
-    text = xbody.render_text(xml)
-    markdown = xbody.render_markdown(xml, links, url) if options.markdown and text else None
+    text, markdown = xbody.render(xml, links, url, markdown=options.markdown)
 
     info = meta.summary()
     if meta.article_body and len(words(meta.article_body)) >= 30:

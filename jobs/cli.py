@@ -20,7 +20,8 @@ from crawler.store import StoreError
 from jobs.commands.common import CommandError
 
 COMMANDS = ["demo", "crawl", "validate", "ls", "show", "diff", "stats", "export", "verify", "re-extract",
-            "serve", "run-once", "runs", "status", "healthcheck"]
+            "serve", "run-once", "runs", "status", "healthcheck",
+            "extract"]
 
 
 _GLOBAL_WITH_VALUE = ("--log-level", "--log-format")

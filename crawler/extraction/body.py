@@ -6,9 +6,9 @@ trafilatura returns the article as a small XML tree (``<p>``, ``<head rend="h2">
 - :func:`drop_lines` removes lines a predicate rejects: whole blocks, or single
   ``<lb/>``-separated lines inside a block, returning what went and why;
 - :func:`drop_orphan_headings` removes headings left with nothing under them;
-- :func:`render_text` / :func:`render_markdown` turn the tree into plain text
-  with a blank line between blocks, and into Markdown (headings, lists, quotes,
-  tables, and links recovered from the page).
+- :func:`render` turns the tree into plain text with a blank line between
+  blocks, and into Markdown (headings, lists, quotes, tables, and links
+  recovered from the page).
 """
 
 from __future__ import annotations
@@ -159,52 +159,49 @@ def drop_orphan_headings(body, max_words: int = 8) -> list[Removal]:
 
 # -- rendering ----------------------------------------------------------------------------
 
-def _block_text(el, formatting: bool) -> str:
+def _wrap(el):
     wrapper = etree.Element("body")
     wrapper.append(deepcopy(el))
     wrapper[0].tail = None
-    return xmltotxt(wrapper, formatting).strip()
+    return wrapper
+
+
+def _block_text(el, formatting: bool) -> str:
+    return xmltotxt(_wrap(el), formatting).strip()
 
 
 def _loose(text: Optional[str]) -> str:
     return norm(text) if text and text.strip() else ""
 
 
-def render_text(body) -> str:
-    """Plain text: one block per paragraph, a blank line between blocks, list items on their own lines."""
+def render(body, links: Optional[dict[str, list[tuple[str, str]]]] = None, base_url: str = "",
+           markdown: bool = True) -> tuple[str, Optional[str]]:
+    """Text and (when asked) Markdown in one pass over the blocks."""
     if body is None:
-        return ""
-    blocks = [_loose(body.text)]
+        return "", None
+    text = [_loose(body.text)]
+    md = [_loose(body.text)]
     for el in body:
         if isinstance(el.tag, str):
-            blocks.append(_block_text(el, False))
-        blocks.append(_loose(el.tail))  # text trafilatura left between blocks
-    return "\n\n".join(b for b in blocks if b)
+            wrapper = _wrap(el)
+            text.append(xmltotxt(wrapper, False).strip())
+            if markdown:
+                md.append(_markdown_block(el, xmltotxt(wrapper, True).strip(), links, base_url))
+        tail = _loose(el.tail)
+        text.append(tail)
+        md.append(tail)
+    plain = "\n\n".join(b for b in text if b)
+    return plain, ("\n\n".join(b for b in md if b) if markdown and plain else None)
 
 
-def render_markdown(body, links: Optional[dict[str, list[tuple[str, str]]]] = None, base_url: str = "") -> str:
-    """Markdown: ``#`` headings, ``-`` lists, ``>`` quotes, tables, and links where the page had them.
-
-    ``links`` maps a block's normalized text to its (anchor text, absolute URL) pairs in the page.
-    """
-    if body is None:
-        return ""
-    out = [_loose(body.text)]
-    for el in body:
-        if not isinstance(el.tag, str):
-            out.append(_loose(el.tail))
-            continue
-        md = _block_text(el, True)
-        if not md:
-            out.append(_loose(el.tail))
-            continue
-        if el.tag == "quote" and not md.startswith(">"):
-            md = "\n".join("> " + line if line.strip() else ">" for line in md.splitlines())
-        if links:
-            md = _add_links(el, md, links, base_url)
-        out.append(md)
-        out.append(_loose(el.tail))
-    return "\n\n".join(b for b in out if b)
+def _markdown_block(el, md: str, links, base_url: str) -> str:
+    if not md:
+        return md
+    if el.tag == "quote" and not md.startswith(">"):
+        md = "\n".join("> " + line if line.strip() else ">" for line in md.splitlines())
+    if links:
+        md = _add_links(el, md, links, base_url)
+    return md
 
 
 def _add_links(el, md: str, links: dict[str, list[tuple[str, str]]], base_url: str) -> str:

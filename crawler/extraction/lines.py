@@ -206,6 +206,8 @@ def classify(line: str, *, at_edge: bool = True) -> Optional[str]:
     ``at_edge``: the line is among the first or last few of the text, where
     datelines and bylines sit; a date-only line elsewhere (a schedule) is kept.
     """
+    if line.count(" ") > 3 * MAX_PROMO_WORDS:
+        return None  # a paragraph of prose: no need to look closer
     text = norm(line)
     if not text:
         return None
