@@ -22,8 +22,11 @@ each a module of :mod:`crawler.extraction`:
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Optional
+from urllib.parse import urlsplit
 
 import trafilatura
 
@@ -32,6 +35,7 @@ from crawler.extraction import body as xbody
 from crawler.extraction import blocks as xblocks
 from crawler.extraction import document, language, lines, structured
 from crawler.extraction import rules as xrules
+from crawler.extraction.dates import normalize_date
 from crawler.extraction.report import Removal
 from crawler.extraction.textnorm import coverage, words
 
@@ -123,6 +127,8 @@ def _line_judge(text: str, position: int, count: int):
 
 def _extract(html: str, url: str, encoding: str, options: ExtractOptions) -> Article:
     removed: list[Removal] = []
+    if not unicodedata.is_normalized("NFC", html):
+        html = unicodedata.normalize("NFC", html)  # "u" + combining diaeresis is "ü", as readers search it
     html, outside = document.strip_outside(html)
     removed.extend(outside)
     tree = document.parse(html)
@@ -171,7 +177,7 @@ def _extract(html: str, url: str, encoding: str, options: ExtractOptions) -> Art
             markdown = text if options.markdown else None
             info["text_from"] = "articleBody"
 
-    published = meta.published or _fallback_date(tree)
+    published = meta.published or _fallback_date(url)
     article = Article(
         status="ok", title=meta.title, text=text, author=meta.author, published=published,
         language=language.detect(text, meta.language) if text else meta.language,
@@ -228,12 +234,10 @@ def _paragraphs(text: str) -> str:
     return "\n\n".join(p for p in paras if p)
 
 
-def _fallback_date(tree) -> Optional[str]:
-    """htmldate's quick search, only for pages whose metadata gave no date."""
-    try:
-        from htmldate import find_date
+_URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](0[1-9]|1[0-2])[/-](0[1-9]|[12]\d|3[01])(?:/|[-_]|$)")
 
-        found = find_date(tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
-    except Exception:  # noqa: BLE001
-        return None
-    return found or None
+
+def _fallback_date(url: str) -> Optional[str]:
+    """The date in the page's URL (``/2026/11/02/``), for pages whose metadata gave none."""
+    match = _URL_DATE.search(urlsplit(url).path) if url else None
+    return normalize_date("-".join(match.groups())) if match else None

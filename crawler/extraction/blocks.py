@@ -30,10 +30,9 @@ picture source""".split())
 SKIP = frozenset(("script", "style", "noscript", "template", "head", "title", "meta", "link", "iframe", "object",
                   "embed", "canvas", "map"))
 _DIGITS = re.compile(r"\d+")
-MAX_PATH_DEPTH = 10
 
 
-@dataclass
+@dataclass(slots=True)
 class Block:
     element: object
     path: str
@@ -104,8 +103,6 @@ def segment(tree, base_url: Optional[str] = None, *, want_links: bool = False) -
                 found = _signature(el)
             else:
                 found = path_of(parent) + "/" + _signature(el)
-                if found.count("/") >= MAX_PATH_DEPTH:
-                    found = found.split("/", 1)[1]
             paths[el] = found
         return found
 

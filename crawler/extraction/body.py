@@ -13,6 +13,7 @@ trafilatura returns the article as a small XML tree (``<p>``, ``<head rend="h2">
 
 from __future__ import annotations
 
+import re
 from copy import deepcopy
 from typing import Callable, Optional
 from urllib.parse import urljoin
@@ -166,27 +167,25 @@ def _wrap(el):
     return wrapper
 
 
-def _block_text(el, formatting: bool) -> str:
-    return xmltotxt(_wrap(el), formatting).strip()
-
-
 def _loose(text: Optional[str]) -> str:
     return norm(text) if text and text.strip() else ""
 
 
 def render(body, links: Optional[dict[str, list[tuple[str, str]]]] = None, base_url: str = "",
            markdown: bool = True) -> tuple[str, Optional[str]]:
-    """Text and (when asked) Markdown in one pass over the blocks."""
+    """Plain text (a blank line between blocks, list items on their own lines) and, when asked,
+    Markdown made from the same rendering: ``#`` headings, ``>`` quotes, ``-`` lists, tables,
+    and links where the page had them."""
     if body is None:
         return "", None
     text = [_loose(body.text)]
     md = [_loose(body.text)]
     for el in body:
         if isinstance(el.tag, str):
-            wrapper = _wrap(el)
-            text.append(xmltotxt(wrapper, False).strip())
-            if markdown:
-                md.append(_markdown_block(el, xmltotxt(wrapper, True).strip(), links, base_url))
+            block = xmltotxt(_wrap(el), False).strip()
+            text.append(block)
+            if markdown and block:
+                md.append(_markdown_block(el, block, links, base_url))
         tail = _loose(el.tail)
         text.append(tail)
         md.append(tail)
@@ -194,14 +193,15 @@ def render(body, links: Optional[dict[str, list[tuple[str, str]]]] = None, base_
     return plain, ("\n\n".join(b for b in md if b) if markdown and plain else None)
 
 
-def _markdown_block(el, md: str, links, base_url: str) -> str:
-    if not md:
-        return md
-    if el.tag == "quote" and not md.startswith(">"):
-        md = "\n".join("> " + line if line.strip() else ">" for line in md.splitlines())
+def _markdown_block(el, block: str, links, base_url: str) -> str:
+    if el.tag == "head":
+        match = re.match(r"h([1-6])", el.get("rend") or "")
+        block = "#" * (int(match.group(1)) if match else 2) + " " + " ".join(block.split())
+    elif el.tag == "quote":
+        block = "\n".join("> " + line if line.strip() else ">" for line in block.splitlines())
     if links:
-        md = _add_links(el, md, links, base_url)
-    return md
+        block = _add_links(el, block, links, base_url)
+    return block
 
 
 def _add_links(el, md: str, links: dict[str, list[tuple[str, str]]], base_url: str) -> str:

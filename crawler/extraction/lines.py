@@ -213,6 +213,8 @@ def classify(line: str, *, at_edge: bool = True) -> Optional[str]:
         return None
     if not _LETTER.search(text):
         return "counter" if _BARE_COUNTS.match(text) else None
+    if text.count(" ") >= MAX_PROMO_WORDS * 2:
+        return None
     tokens = _WORD.findall(text)
     n = len(tokens)
     if n <= MAX_PROMO_WORDS:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-_WS = re.compile(r"\s+")
 _DIGITS = re.compile(r"\d+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 SHORT_BLOCK_WORDS = 8  # numbers in blocks this short are counters, dates, temperatures
@@ -12,7 +11,7 @@ SHORT_BLOCK_WORDS = 8  # numbers in blocks this short are counters, dates, tempe
 
 def norm(text: str) -> str:
     """Runs of whitespace become one space; ends trimmed."""
-    return _WS.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def fingerprint_text(text: str) -> str:
