@@ -98,13 +98,15 @@ def drop_lines(body, judge: Judge) -> list[Removal]:
         if not any(child.tag == "lb" for child in el):
             continue
         segs = _segments(el)
+        cut: list[Removal] = []
         for seg_text, owner in reversed(segs):  # from the end: owners stay valid
             if not seg_text.strip():
                 continue
             verdict = judge(seg_text, position, total)
             if verdict:
-                removed.append(Removal.of(verdict[0], verdict[1], seg_text, verdict[2]))
+                cut.append(Removal.of(verdict[0], verdict[1], seg_text, verdict[2]))
                 _drop_segment(el, owner)
+        removed.extend(reversed(cut))  # reported in reading order
         if not "".join(el.itertext()).strip():
             remove_keeping_tail(el)
     _prune_empty(body)
