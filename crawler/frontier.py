@@ -232,7 +232,13 @@ class Frontier:
         return bool(done)
 
     def is_done(self) -> bool:
-        return bool(self.client.exists(self._key("done")))
+        """True once the crawl is over (False too when Redis cannot say)."""
+        import redis
+
+        try:
+            return bool(self.client.exists(self._key("done")))
+        except redis.RedisError:
+            return False
 
     def pending(self) -> int:
         return int(self.client.zcard(self._key("queue")))

@@ -31,6 +31,7 @@ from crawler.distributed import open_crawl
 from crawler.logs import setup_logging
 from crawler.netscope import ScopePolicy, own_hosts_private, parse_ip
 from crawler.redisconn import CoordinationError
+from crawler.runlease import LeaseLost, keep_lease, lease_message
 from crawler.records import parse_iso, run_record, to_json
 from crawler.secrets import mask
 from crawler.spool import Spool
@@ -189,14 +190,17 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     from crawler.spiders.source import SourceSpider
 
     try:
-        cluster = open_crawl(coordination, source, crawl_id or run_id)
-    except CoordinationError as exc:
+        keeper = keep_lease(coordination)  # the scheduler's lease on the source, renewed while we crawl
+        cluster = open_crawl(coordination, source, crawl_id or os.environ.get("ARCHIVER_CRAWL_ID") or run_id)
+    except (CoordinationError, LeaseLost) as exc:
         return EXIT_FAILED, finish("failed", f"coordination: {exc}")
     settings = scrapy_settings(source, ctx, log_level)
     process = CrawlerProcess(cluster.scrapy_settings(settings) if cluster else settings)
     crawler = process.create_crawler(SourceSpider)
     process.crawl(crawler, context=ctx)
     process.start()
+    if keeper is not None:  # a distributed crawl's lease goes with its end, not with one replica's part
+        keeper.stop(release=cluster is None or cluster.frontier.is_done())
     close_reason = (crawler.stats.get_value("finish_reason") if crawler.stats else None) or "finished"
     for key, value in (crawler.stats.get_stats() if crawler.stats else {}).items():
         if key.startswith("archiver/refused/"):
@@ -216,7 +220,7 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     usage = resource.getrusage(resource.RUSAGE_SELF)
     ctx.counts["crawl_cpu_ms"] = round((usage.ru_utime + usage.ru_stime) * 1000)
     ctx.counts["crawl_peak_rss_mb"] = round(usage.ru_maxrss / 1024)
-    record = finish(outcome, ctx.fatal or stop_message(close_reason, source, ctx))
+    record = finish(outcome, ctx.fatal or lease_message(keeper) or stop_message(close_reason, source, ctx))
     record["close_reason"] = close_reason
     record["catalog_key"] = catalog_key
     if cluster is not None:

@@ -1,0 +1,143 @@
+"""Several ``archiver serve`` replicas, one schedule: each fire time handled on exactly one.
+
+Every replica schedules every source; when a fire time comes due, the replicas
+agree through Redis on who handles it:
+
+1. **Claim the fire.** ``claim(source, fire)`` is a ``SET NX`` on
+   ``<prefix>:claim:<source>:<fire>`` (with an expiry); the one replica that sets it
+   handles that fire time: runs it, or records it as skipped.  The others do
+   nothing for it.  Fire times are named by their scheduled time in UTC, before
+   jitter, so every replica names a fire time the same way.
+2. **Lease the source while it runs.** ``start(...)`` takes the source's lease
+   (:mod:`crawler.lease`): if a run of the source is still going on any replica, the
+   lease is held and this fire time is skipped as ``running`` (no overlap,
+   cluster-wide).  The crawl process keeps the lease renewed; if the replica dies,
+   the lease expires and the source runs again at its next fire time, wherever.
+
+A ``distributed`` source is not claimed by one replica: every replica with a free
+slot joins the crawl of that fire time (:mod:`crawler.distributed`), and the lease's
+holder is the crawl itself, so all of them hold it together while a run of an
+earlier fire time still holding it makes this one a skip.
+
+Interval schedules need a common anchor, or each replica counts its intervals from
+its own start: ``anchor(source, default)`` keeps the first replica's anchor in Redis.
+
+Without ``coordination:`` none of this is used: a single worker behaves as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Optional
+
+from crawler.config import CoordinationSettings, SourceSettings
+from crawler.lease import Lease, Leases, new_holder_id
+from crawler.redisconn import Keys, client_url, connect, describe_error
+
+log = logging.getLogger(__name__)
+
+CLAIM_TTL_S = 2 * 86400  # a fire time is remembered this long (longer than any replica is late)
+
+
+def fire_id(fire: datetime) -> str:
+    """A fire time as every replica names it: UTC to the second."""
+    return fire.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def crawl_id_for(fire: datetime) -> str:
+    """The shared crawl a distributed source's replicas join for one fire time."""
+    return "fire-" + fire_id(fire)
+
+
+@dataclass(frozen=True)
+class Start:
+    """What :meth:`Cluster.start` found: the lease to run under, or who holds the source."""
+
+    lease: Optional[Lease]
+    holder: Optional[dict] = None
+    crawl_id: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.lease is not None
+
+
+class Cluster:
+    def __init__(self, coordination: CoordinationSettings, *, replica: Optional[str] = None, client=None):
+        self.coordination = coordination
+        self.replica = replica or new_holder_id()
+        self.client = client if client is not None else connect(coordination, client_name="archiver-serve")
+        self.keys = Keys(coordination.key_prefix)
+        self.leases = Leases(self.client, self.keys)
+
+    def _redis(self, fn, *args, **kw):
+        import redis
+
+        try:
+            return fn(*args, **kw)
+        except redis.RedisError as exc:
+            raise describe_error(exc, client_url(self.client)) from None
+
+    def claim(self, source: str, fire: datetime, *, what: str = "run", ttl_s: float = CLAIM_TTL_S) -> Optional[str]:
+        """Handle this fire time here? None if we got it, else the replica that did."""
+        key = self.keys.claim(source, fire_id(fire))
+        value = f"{self.replica} {what}"
+        if self._redis(self.client.set, key, value, nx=True, ex=int(ttl_s)):
+            return None
+        return (self._redis(self.client.get, key) or "?").split(" ", 1)[0]
+
+    def start(self, source: SourceSettings, fire: Optional[datetime], **info) -> Start:
+        """Take the source's lease for a run (a distributed source: join the fire time's crawl)."""
+        ttl = self.coordination.lease_seconds
+        if source.distributed and fire is not None:
+            crawl_id = crawl_id_for(fire)
+            lease = self.leases.acquire(source.name, f"crawl:{crawl_id}", ttl, replica=self.replica, **info)
+        else:
+            crawl_id = None
+            lease = self.leases.acquire(source.name, self.replica, ttl, **info)
+        if lease is not None:
+            return Start(lease, crawl_id=crawl_id)
+        return Start(None, holder=self.leases.holder(source.name) or {"holder": "?"}, crawl_id=crawl_id)
+
+    def child_env(self, start: Start) -> dict[str, str]:
+        """What the crawl process needs to keep the lease and join its crawl."""
+        env = dict(start.lease.as_env()) if start.lease else {}
+        if start.crawl_id:
+            env["ARCHIVER_CRAWL_ID"] = start.crawl_id
+        return env
+
+    def finish(self, start: Start) -> None:
+        """After the run: give the lease back (a distributed crawl's lease is released by its end)."""
+        if start.lease is None or start.crawl_id:
+            return
+        try:
+            self.leases.release(start.lease)
+        except Exception as exc:  # noqa: BLE001 - it expires by itself
+            log.warning("could not release the lease of %s: %s", start.lease.name, exc)
+
+    def anchor(self, source: str, default: datetime) -> datetime:
+        """The interval anchor all replicas share (the first replica to ask sets it)."""
+        key = self.keys.lock(f"anchor:{source}")
+        value = default.astimezone(timezone.utc).isoformat()
+        self._redis(self.client.set, key, value, nx=True, ex=CLAIM_TTL_S * 15)
+        stored = self._redis(self.client.get, key) or value
+        return datetime.fromisoformat(stored)
+
+    def forget_anchor(self, source: str) -> None:
+        """A changed interval: the next replica to ask sets a new anchor."""
+        self._redis(self.client.delete, self.keys.lock(f"anchor:{source}"))
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def open_cluster(coordination: Optional[CoordinationSettings]) -> Optional[Cluster]:
+    """A :class:`Cluster` when ``coordination`` is set, else None (one worker, as before)."""
+    if coordination is None or not coordination.enabled:
+        return None
+    return Cluster(coordination)
