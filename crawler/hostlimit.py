@@ -39,12 +39,18 @@ for _, w in ipairs(redis.call('ZRANGEBYSCORE', polls, '-inf', now - tonumber(ARG
   redis.call('ZREM', waiters, w)
   redis.call('ZREM', polls, w)
 end
-redis.call('ZADD', waiters, 'NX', now, token)
+if redis.call('ZADD', waiters, 'NX', now, token) == 1 then
+  redis.call('PEXPIRE', waiters, 600000)
+  redis.call('PEXPIRE', polls, 600000)
+end
 redis.call('ZADD', polls, now, token)
-redis.call('PEXPIRE', waiters, 600000)
-redis.call('PEXPIRE', polls, 600000)
 local free = tonumber(ARGV[1]) - redis.call('ZCARD', tokens)
-if free <= 0 or redis.call('ZRANK', waiters, token) >= free then return {0, tonumber(ARGV[5])} end
+local rank = redis.call('ZRANK', waiters, token)
+if free <= 0 or rank >= free then
+  -- further back in line: ask again later (the head of the line asks most often)
+  local behind = rank - math.max(free, 0) + 1
+  return {0, math.min(tonumber(ARGV[5]) * behind, 10 * tonumber(ARGV[5]))}
+end
 local nxt = tonumber(redis.call('GET', nextkey) or '0')
 if now < nxt then return {0, nxt - now} end
 local delay = tonumber(ARGV[2])

@@ -38,7 +38,7 @@ from crawler.redisconn import Keys, client_url, connect, describe_error
 
 log = logging.getLogger(__name__)
 
-CLAIM_TTL_S = 2 * 86400  # a fire time is remembered this long (longer than any replica is late)
+CLAIM_TTL_S = 86400  # a fire time is remembered this long (longer than any replica is late)
 
 
 def fire_id(fire: datetime) -> str:
