@@ -117,6 +117,10 @@ class Cluster:
         except Exception as exc:  # noqa: BLE001 - it expires by itself
             log.warning("could not release the lease of %s: %s", start.lease.name, exc)
 
+    def crawl_over(self, source: str, crawl_id: str) -> bool:
+        """Has the distributed crawl ``crawl_id`` of ``source`` already ended?"""
+        return bool(self._redis(self.client.exists, self.keys.crawl(source, crawl_id) + ":done"))
+
     def anchor(self, source: str, default: datetime) -> datetime:
         """The interval anchor all replicas share (the first replica to ask sets it)."""
         key = self.keys.lock(f"anchor:{source}")
@@ -141,3 +145,70 @@ def open_cluster(coordination: Optional[CoordinationSettings]) -> Optional[Clust
     if coordination is None or not coordination.enabled:
         return None
     return Cluster(coordination)
+
+
+# -- what a scheduler asks before handling a fire time --------------------------------------
+
+SHARED_TRIGGERS = frozenset({"schedule", "catch-up"})  # fire times every replica names the same way
+
+
+@dataclass
+class Ticket:
+    """The cluster's answer for one run: ``run`` (with ``env`` for the crawl process),
+    ``elsewhere`` (another replica handles this fire time), ``running`` (a run of the
+    source is going on some replica: record a skip) or ``over`` (the distributed crawl of
+    this fire time has already ended)."""
+
+    action: str
+    env: dict
+    start: Optional[Start] = None
+    by: Optional[str] = None
+    holder: Optional[dict] = None
+
+
+def decide(*, shared_fire: bool, distributed: bool, claimed_by: Optional[str], lease_ok: Optional[bool],
+           crawl_over: bool = False) -> str:
+    """Pure: what to do with a fire time, given what Redis said (None: not asked)."""
+    if claimed_by is not None:
+        return "elsewhere"
+    if distributed and crawl_over:
+        return "over"
+    if lease_ok is False:
+        return "running"
+    return "run"
+
+
+class ClusterGate:
+    """Exactly-once handling of fire times for ``archiver serve`` (see the module doc)."""
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+
+    def handles_skip(self, source: SourceSettings, trigger: str, fire: datetime) -> bool:
+        """Record this skipped fire time here? (False: another replica handles it.)"""
+        if trigger not in SHARED_TRIGGERS:
+            return True
+        return self.cluster.claim(source.name, fire, what="skip") is None
+
+    def begin(self, source: SourceSettings, trigger: str, fire: Optional[datetime], **info) -> Ticket:
+        shared = trigger in SHARED_TRIGGERS and fire is not None
+        if source.distributed and shared:
+            if self.cluster.crawl_over(source.name, crawl_id_for(fire)):
+                return Ticket(decide(shared_fire=True, distributed=True, claimed_by=None, lease_ok=None,
+                                     crawl_over=True), {})
+            start = self.cluster.start(source, fire, **info)
+            if not start.ok and not self.handles_skip(source, trigger, fire):
+                return Ticket("elsewhere", {}, start, holder=start.holder)
+            action = decide(shared_fire=True, distributed=True, claimed_by=None, lease_ok=start.ok)
+            return Ticket(action, self.cluster.child_env(start) if start.ok else {}, start, holder=start.holder)
+        claimed_by = self.cluster.claim(source.name, fire) if shared else None
+        if claimed_by is not None:
+            return Ticket(decide(shared_fire=shared, distributed=False, claimed_by=claimed_by, lease_ok=None),
+                          {}, by=claimed_by)
+        start = self.cluster.start(source, None, **info)
+        action = decide(shared_fire=shared, distributed=False, claimed_by=None, lease_ok=start.ok)
+        return Ticket(action, self.cluster.child_env(start) if start.ok else {}, start, holder=start.holder)
+
+    def end(self, ticket: Ticket) -> None:
+        if ticket.start is not None:
+            self.cluster.finish(ticket.start)
