@@ -193,14 +193,19 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
         keeper = keep_lease(coordination)  # the scheduler's lease on the source, renewed while we crawl
         cluster = open_crawl(coordination, source, crawl_id or os.environ.get("ARCHIVER_CRAWL_ID") or run_id)
     except (CoordinationError, LeaseLost) as exc:
-        return EXIT_FAILED, finish("failed", f"coordination: {exc}")
+        record = finish("failed", f"coordination: {exc}")
+        try:
+            archiver.put(keys.run_key(source.name, run_id), to_json(record), content_type="application/json")
+        except FatalStoreError:
+            pass  # spooled; the next run uploads it
+        return EXIT_FAILED, record
     settings = scrapy_settings(source, ctx, log_level)
     process = CrawlerProcess(cluster.scrapy_settings(settings) if cluster else settings)
     crawler = process.create_crawler(SourceSpider)
     process.crawl(crawler, context=ctx)
     process.start()
-    if keeper is not None:  # a distributed crawl's lease goes with its end, not with one replica's part
-        keeper.stop(release=cluster is None or cluster.frontier.is_done())
+    if keeper is not None:  # the scheduler releases it after us; a distributed crawl's goes with its end
+        keeper.stop(release=cluster is not None and cluster.frontier.is_done())
     close_reason = (crawler.stats.get_value("finish_reason") if crawler.stats else None) or "finished"
     for key, value in (crawler.stats.get_stats() if crawler.stats else {}).items():
         if key.startswith("archiver/refused/"):

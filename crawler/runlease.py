@@ -36,7 +36,9 @@ def keep_lease(coordination, env: Optional[dict] = None) -> Optional[LeaseKeeper
     leases = Leases(connect(coordination, client_name="archiver-crawl-lease"), Keys(coordination.key_prefix))
     lease = leases.adopt(spec)
     if lease is None:
-        raise LeaseLost(f"the lease on {spec['name']} expired or was taken before the crawl started")
+        now = leases.holder(spec["name"])
+        who = f"now held by {now.get('holder')} (token {now.get('token')})" if now else "it has expired"
+        raise LeaseLost(f"the lease on {spec['name']} (token {spec['token']}) is no longer ours: {who}")
 
     def stop_the_crawl(reason: str) -> None:
         log.error("stopping the crawl: lost the lease on %s (%s); another replica may take the source",

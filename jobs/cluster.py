@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from crawler.config import CoordinationSettings, SourceSettings
-from crawler.lease import Lease, Leases, new_holder_id
+from crawler.lease import Lease, LeaseKeeper, Leases, new_holder_id
 from crawler.redisconn import Keys, client_url, connect, describe_error
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ class Cluster:
         value = f"{self.replica} {what}"
         if self._redis(self.client.set, key, value, nx=True, ex=int(ttl_s)):
             return None
-        return (self._redis(self.client.get, key) or "?").split(" ", 1)[0]
+        by = (self._redis(self.client.get, key) or "?").split(" ", 1)[0]
+        return None if by == self.replica else by  # ours already: claiming again is a no-op
 
     def start(self, source: SourceSettings, fire: Optional[datetime], **info) -> Start:
         """Take the source's lease for a run (a distributed source: join the fire time's crawl)."""
@@ -164,6 +165,7 @@ class Ticket:
     start: Optional[Start] = None
     by: Optional[str] = None
     holder: Optional[dict] = None
+    keeper: Optional[LeaseKeeper] = None
 
 
 def decide(*, shared_fire: bool, distributed: bool, claimed_by: Optional[str], lease_ok: Optional[bool],
@@ -183,6 +185,12 @@ class ClusterGate:
 
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
+
+    def claims(self, source: SourceSettings, trigger: str, fire: Optional[datetime]) -> bool:
+        """Claim a fire time as it comes due (before waiting for a slot): True if it is ours."""
+        if trigger not in SHARED_TRIGGERS or fire is None:
+            return True
+        return self.cluster.claim(source.name, fire) is None
 
     def handles_skip(self, source: SourceSettings, trigger: str, fire: datetime) -> bool:
         """Record this skipped fire time here? (False: another replica handles it.)"""
@@ -207,8 +215,19 @@ class ClusterGate:
                           {}, by=claimed_by)
         start = self.cluster.start(source, None, **info)
         action = decide(shared_fire=shared, distributed=False, claimed_by=None, lease_ok=start.ok)
-        return Ticket(action, self.cluster.child_env(start) if start.ok else {}, start, holder=start.holder)
+        return self._keep(Ticket(action, self.cluster.child_env(start) if start.ok else {}, start,
+                                 holder=start.holder))
+
+    def _keep(self, ticket: Ticket) -> Ticket:
+        """The scheduler renews the lease too: while the crawl process starts, and if it dies.
+
+        (A distributed crawl's lease is the crawl's: its processes keep and release it.)"""
+        if ticket.action == "run" and ticket.start is not None and ticket.start.lease is not None:
+            ticket.keeper = LeaseKeeper(self.cluster.leases, ticket.start.lease).start()
+        return ticket
 
     def end(self, ticket: Ticket) -> None:
+        if ticket.keeper is not None:
+            ticket.keeper.stop(release=False)
         if ticket.start is not None:
             self.cluster.finish(ticket.start)

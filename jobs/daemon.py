@@ -41,10 +41,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from crawler import __version__, keys
 from crawler.config import ConfigError, LoadedConfig, Settings, SourceSettings, load_config, parse_config
 from crawler.records import iso
+from crawler.redisconn import CoordinationError
 from crawler.secrets import mask
 from crawler.store import StoreError, open_store
 from jobs import history
 from jobs.bucket import ensure_bucket
+from jobs.cluster import ClusterGate, open_cluster
 from jobs.dispatch import Active, Decision, Dispatcher, Slots
 from jobs.health import HealthReport, SourceView, evaluate
 from jobs.httpd import StatusServer
@@ -148,6 +150,7 @@ class Daemon:
             timezone=timezone.utc, executors={"default": DispatchExecutor(self._on_fire)},
             job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1})
         self.server: Optional[StatusServer] = None
+        self.cluster: Optional[ClusterGate] = None  # set when replicas coordinate through Redis
         self._snapdir = Path(tempfile.mkdtemp(prefix="archiver-serve-"))
         self.snapshot = self._snapdir / "config.yaml"
 
@@ -237,7 +240,10 @@ class Daemon:
             if self.stopping.is_set() or name not in self.sources:
                 return  # shutting down, or removed by a reload meanwhile
             source = self.sources[name]  # a reload may have changed it meanwhile
-            schedule = self.schedules[name] = schedule_for(source, anchor=since or now)
+            anchor = since or now
+            if self.cluster is not None and source.interval:  # replicas count intervals from one instant
+                anchor = self.cluster.cluster.anchor(name, anchor)
+            schedule = self.schedules[name] = schedule_for(source, anchor=anchor)
             self.last_activity[name] = now
             if last:
                 self.last_outcome[name] = last.get("outcome")
@@ -282,8 +288,12 @@ class Daemon:
         source = self.sources.get(name)
         if source is None or self.stopping.is_set():
             return
+        if not self._claim_fire(source, due, trigger):
+            return  # another replica handles this fire time
         decision = self.dispatcher.due(name, due, trigger)
         now = self.clock()
+        if decision.action != "start" and source.distributed and not self._handles_skip(source, decision, trigger):
+            return  # another replica records this fire time
         if decision.action == "skip_missed":
             self.last_activity[name] = now
             self.metrics.runs.labels(name, "skipped").inc()
@@ -297,6 +307,33 @@ class Daemon:
                 log.warning("%s: %s", name, decision.plan.reason, extra={"event": "misfire", "source": name})
             self.last_activity[name] = now
             self._spawn(self._run, source, decision, name=f"run-{name}")
+
+    def _fire(self, name: str, trigger_time: Optional[datetime]) -> Optional[datetime]:
+        """The un-jittered fire time every replica names the same way."""
+        schedule = self.schedules.get(name)
+        if trigger_time is None or schedule is None:
+            return trigger_time
+        return schedule.base_at_or_before(trigger_time) or trigger_time
+
+    def _claim_fire(self, source: SourceSettings, due: Due, trigger: str) -> bool:
+        """With other replicas: handle this fire time here? (a distributed source: every replica joins)"""
+        if self.cluster is None or source.distributed:
+            return True
+        try:
+            return self.cluster.claims(source, trigger, self._fire(source.name, due.last))
+        except CoordinationError as exc:
+            log.error("not running %s: cannot reach Redis to agree with the other replicas (%s)", source.name, exc,
+                      extra={"event": "coordination_error", "source": source.name})
+            return False
+
+    def _handles_skip(self, source: SourceSettings, decision: Decision, trigger: str) -> bool:
+        if self.cluster is None:
+            return True
+        try:
+            return self.cluster.handles_skip(source, trigger, self._fire(source.name, decision.plan.trigger_time))
+        except CoordinationError as exc:
+            log.error("cannot reach Redis to agree on %s (%s); recording the skip here", source.name, exc)
+            return True
 
     def _skip_running(self, name: str, decision: Decision, now: datetime) -> None:
         blocking = decision.active
@@ -325,6 +362,7 @@ class Daemon:
 
     def _run(self, source: SourceSettings, decision: Decision) -> None:
         name = source.name
+        ticket = None
         try:
             if not self.slots.acquire(self.stopping):
                 log.info("run of %s not started: shutting down", name)
@@ -339,18 +377,23 @@ class Daemon:
                 if self.stopping.is_set():
                     return
                 sched = self.settings.scheduler
+                ticket = self._cluster_ticket(source, decision, plan)
+                if ticket is not None and ticket.action != "run":
+                    return
                 self.metrics.in_progress.labels(name).set(1)
                 result = run_source(
                     self.snapshot, source, self.settings.storage, trigger=decision.trigger,
                     trigger_time=plan.trigger_time, stop=self.stop_runs, stop_grace=sched.kill_after_seconds,
                     kill_grace=sched.kill_after_seconds, log_format=self.log_format, log_level=self.log_level,
                     on_start=lambda run_id, pid: self.dispatcher.started(name, run_id, pid),
-                    schedule=plan.info)
+                    schedule=plan.info, extra_env=ticket.env if ticket else None)
                 self.last_outcome[name] = result.outcome
                 self.metrics.observe(result.record)
             finally:
                 self.metrics.in_progress.labels(name).set(0)
                 self.slots.release()
+                if ticket is not None:
+                    self.cluster.end(ticket)
         except Exception:  # noqa: BLE001 - a failed run never takes the daemon down
             log.exception("run of %s failed in the daemon; the schedule goes on", name)
         finally:
@@ -358,6 +401,33 @@ class Daemon:
             self.last_activity[name] = self.clock()
             if active is not None:
                 self._close_skips(name, active)
+
+    def _cluster_ticket(self, source: SourceSettings, decision: Decision, plan):
+        """Ask the other replicas (through Redis) whether this run is ours; None without coordination."""
+        if self.cluster is None:
+            return None
+        name = source.name
+        try:
+            ticket = self.cluster.begin(source, decision.trigger, self._fire(name, plan.trigger_time))
+        except CoordinationError as exc:
+            log.error("not running %s: cannot reach Redis to agree with the other replicas (%s)", name, exc,
+                      extra={"event": "coordination_error", "source": name})
+            self.metrics.runs.labels(name, "skipped").inc()
+            return _NotOurs("unreachable")
+        if ticket.action == "elsewhere":
+            log.info("%s: this fire time is handled by replica %s", name, ticket.by or "?",
+                     extra={"event": "fire_elsewhere", "source": name, "replica": ticket.by})
+        elif ticket.action == "over":
+            log.info("%s: the distributed crawl of this fire time has already ended", name,
+                     extra={"event": "crawl_over", "source": name})
+        elif ticket.action == "running":
+            holder = ticket.holder or {}
+            self.metrics.runs.labels(name, "skipped").inc()
+            self._record_skip(name, reason="running", trigger=decision.trigger, trigger_time=plan.trigger_time,
+                              message=f"a run of this source is going on replica {holder.get('replica') or holder.get('holder', '?')}"
+                                      f" ({holder.get('host', '?')}, since {holder.get('since', '?')})",
+                              schedule=plan.info, details={"holder": holder})
+        return ticket
 
     def _close_skips(self, name: str, active: Active) -> None:
         """Fire times skipped while this run went on share one record; give it the final count."""
@@ -443,6 +513,13 @@ class Daemon:
                 raise  # wrong credentials, no bucket: a user mistake, exit 3
             log.warning("the store is not reachable now (%s); runs retry and spool until it is", mask(str(exc)))
 
+    def _open_cluster(self, settings: Settings) -> None:
+        cluster = open_cluster(settings.coordination)  # Redis unreachable or refusing: exit 4, one line
+        if cluster is not None:
+            self.cluster = ClusterGate(cluster)
+            log.info("coordinating with other replicas through %s as %s", settings.coordination.describe(),
+                     cluster.replica, extra={"event": "cluster_join", "replica": cluster.replica})
+
     def _start_http(self) -> None:
         http = self.settings.scheduler.http
         enabled = self.http_enabled if self.http_enabled is not None else http.enabled
@@ -460,6 +537,7 @@ class Daemon:
             if self.create_bucket:
                 ensure_bucket(loaded.settings.storage, wait_s=self.store_wait_s)
             self._check_store()
+            self._open_cluster(loaded.settings)
             self._start_http()
         except BaseException:
             shutil.rmtree(self._snapdir, ignore_errors=True)
@@ -527,3 +605,13 @@ class Daemon:
             self.server.stop()
         shutil.rmtree(self._snapdir, ignore_errors=True)
         log.info("stopped", extra={"event": "serve_stop"})
+
+
+class _NotOurs:
+    """A run the cluster could not agree on: not started."""
+
+    env: dict = {}
+    start = None
+
+    def __init__(self, action: str):
+        self.action = action
