@@ -60,6 +60,16 @@ def generated_pages(n: int) -> list[bytes]:
     return [sitegen.article_html(a).encode() for a in news.articles]
 
 
+def bench_pages(n: int) -> tuple[list[bytes], str]:
+    """``n`` pages: real ones from the corpus when it is there, generated ones for the rest."""
+    pages = corpus_pages(n)
+    origin = "shared/corpus (trafilatura-eval)"
+    if len(pages) < n:
+        pages += generated_pages(n - len(pages))
+        origin = "generated local-news pages" if not CORPUS.is_dir() else origin + " + generated"
+    return pages, origin
+
+
 def publish(site: SiteServer, pages: list[bytes], per_listing: int = 50) -> None:
     paths = [f"/a/{i:05d}/" for i in range(len(pages))]
     for path, body in zip(paths, pages):
@@ -156,11 +166,7 @@ def main() -> None:
     parser.add_argument("--workers", default="auto", help="extract_workers for the crawl (auto or a number)")
     args = parser.parse_args()
 
-    pages = corpus_pages(args.pages)
-    origin = "shared/corpus (trafilatura-eval)"
-    if len(pages) < args.pages:
-        pages += generated_pages(args.pages - len(pages))
-        origin = "generated local-news pages" if not CORPUS.is_dir() else origin + " + generated"
+    pages, origin = bench_pages(args.pages)
     site = SiteServer().start()
     try:
         publish(site, pages)

