@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from crawler.template_state import load_model
 from tests import sitegen
 from tests.conftest import ROOT, keys_under, make_target, read_json, source
 
@@ -123,3 +124,5 @@ def test_three_replicas_fetch_each_page_once_and_together_everything(site, tmp_p
     clean = [read_json(target.store, k) for k in keys_under(target.store, "clean/big/")]
     assert sorted(c["final_url"] for c in clean) == sorted(site.url + a.path for a in news.articles)
     assert all(r["outcome"] == "ok" for r in runs), [r["outcome"] for r in runs]
+    # the source's template model learned every article, whichever replica fetched it
+    assert load_model(target.store, "big").pages == len(news.articles)
