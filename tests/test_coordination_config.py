@@ -95,3 +95,26 @@ def test_validate_reports_and_checks_coordination(cli, tmp_path, redis_server):
 
     single = cli("validate", "--config", config, env={"REDIS_URL": ""})
     assert single.returncode == 0 and "each runs on one worker" in single.stdout
+
+
+def test_compose_scales_workers_that_coordinate_through_its_redis():
+    import yaml
+
+    from tests.conftest import ROOT
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    redis, worker = services["redis"], services["worker"]
+    assert "redis" in worker["depends_on"]
+    password = "${REDIS_PASSWORD:-change-me-redis}"
+    assert redis["command"][redis["command"].index("--requirepass") + 1] == password
+    assert worker["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0"
+    assert not redis.get("ports")  # reachable by the workers only
+    # `--scale worker=3`: a host port range, one port per replica
+    (port,) = worker["ports"]
+    assert port.startswith("127.0.0.1:") and "}-${" in port and port.endswith(":8080")
+    mounted = dict(v.split(":")[:2][::-1] for v in worker["volumes"] if v.startswith("./"))
+    text = (ROOT / mounted["/config/sources.yaml"]).read_text()
+    scaled = parse_config(text, file="sources.yaml", env={"REDIS_URL": "redis://:pw-1@redis:6379/0"})
+    assert scaled.coordinated and scaled.coordination.describe() == "redis://:***@redis:6379/0"
+    assert not parse_config(text, file="sources.yaml", env={}).coordinated  # one worker alone, as before
