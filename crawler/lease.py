@@ -204,6 +204,7 @@ class LeaseKeeper:
     lease: Lease
     on_lost: Optional[Callable[[str], None]] = None
     poll_s: Optional[float] = None
+    quiet: bool = False  # losing it is expected (another process ends it): no warning
     lost: threading.Event = field(default_factory=threading.Event)
     reason: Optional[str] = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -238,7 +239,7 @@ class LeaseKeeper:
             return
         self.reason = reason
         self.lost.set()
-        log.warning("lost lease %s (token %d): %s", self.lease.name, self.lease.token, reason,
+        (log.debug if self.quiet else log.warning)("lost lease %s (token %d): %s", self.lease.name, self.lease.token, reason,
                     extra={"event": "lease_lost", "lease": self.lease.name})
         if self.on_lost is not None:
             self.on_lost(reason)

@@ -208,7 +208,8 @@ class ClusterGate:
             if not start.ok and not self.handles_skip(source, trigger, fire):
                 return Ticket("elsewhere", {}, start, holder=start.holder)
             action = decide(shared_fire=True, distributed=True, claimed_by=None, lease_ok=start.ok)
-            return Ticket(action, self.cluster.child_env(start) if start.ok else {}, start, holder=start.holder)
+            return self._keep(Ticket(action, self.cluster.child_env(start) if start.ok else {}, start,
+                                     holder=start.holder), quiet=True)
         claimed_by = self.cluster.claim(source.name, fire) if shared else None
         if claimed_by is not None:
             return Ticket(decide(shared_fire=shared, distributed=False, claimed_by=claimed_by, lease_ok=None),
@@ -218,12 +219,13 @@ class ClusterGate:
         return self._keep(Ticket(action, self.cluster.child_env(start) if start.ok else {}, start,
                                  holder=start.holder))
 
-    def _keep(self, ticket: Ticket) -> Ticket:
+    def _keep(self, ticket: Ticket, *, quiet: bool = False) -> Ticket:
         """The scheduler renews the lease too: while the crawl process starts, and if it dies.
 
-        (A distributed crawl's lease is the crawl's: its processes keep and release it.)"""
+        (A distributed crawl's lease ends with the crawl: the crawl process that sees the
+        end releases it, and this keeper then stops renewing without a warning.)"""
         if ticket.action == "run" and ticket.start is not None and ticket.start.lease is not None:
-            ticket.keeper = LeaseKeeper(self.cluster.leases, ticket.start.lease).start()
+            ticket.keeper = LeaseKeeper(self.cluster.leases, ticket.start.lease, quiet=quiet).start()
         return ticket
 
     def end(self, ticket: Ticket) -> None:
