@@ -135,7 +135,11 @@ def _extract(html: str, url: str, encoding: str, options: ExtractOptions) -> Art
     if tree is None:
         return Article(status="empty", reason="no HTML to extract from", encoding=encoding)
 
-    meta = structured.read_metadata(tree, url)
+    try:
+        meta = structured.read_metadata(tree, url)
+    except Exception as exc:  # noqa: BLE001 - odd metadata must not cost the article its text
+        log.debug("metadata of %s not read", url, exc_info=True)
+        meta = structured.PageMetadata(notes=[f"metadata not read: {type(exc).__name__}: {exc}"])
     blocks = xblocks.segment(tree, url, want_links=options.markdown)
     fingerprints = tuple(dict.fromkeys(b.fingerprint for b in blocks)) if options.fingerprints else ()
     links = {b.text: b.anchors for b in blocks if b.anchors} if options.markdown else None

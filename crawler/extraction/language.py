@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 MIN_CHARS = 40          # below this, detection is a guess: use what the page declares
-SAMPLE_CHARS = 600   # enough for a reliable guess; detection cost grows with the sample
+SAMPLE_CHARS = 400   # enough for a reliable guess; detection cost grows with the sample
 
 
 def detect(text: str, declared: Optional[str] = None) -> Optional[str]:

@@ -46,19 +46,16 @@ _AUTHOR_KEYS = ("author", "article:author", "dc.creator", "dcterms.creator", "by
 _TITLE_SEPARATORS = re.compile(r"\s+[|\u2013\u2014\u00b7\u2022:»-]\s+")
 _BYLINE_PREFIX = re.compile(r"^(?:by|von|par|por|di|door|av|af|przez)\s+", re.I)
 _X = etree.XPath
-_TITLE = _X("//head/title|//title")
-_H1 = _X("//h1")
-_CANONICAL = _X('//link[@href][contains(concat(" ", normalize-space(@rel), " "), " canonical ")]')
-_JSONLD = _X('//script[@type="application/ld+json" or @type="application/json+ld"]')
 _MICRODATA = _X('//*[@itemscope][contains(@itemtype, "Article") or contains(@itemtype, "BlogPosting")'
                 ' or contains(@itemtype, "Report")]')
+_JSONLD_TYPES = ("application/ld+json", "application/json+ld")
 _ITEMPROPS = _X(".//*[@itemprop]")
 _ITEMPROP_NAME = _X('.//*[@itemprop="name"]')
 _HTML_LANG = _X("string(/html/@lang)")
-_DATE_ELEMENTS = _X('//*[@itemprop="datePublished"]|//article//time[@datetime]|//main//time[@datetime]'
-                    '|//time[@pubdate][@datetime]|//time[contains(@class, "publish")][@datetime]')
-_BYLINE_ELEMENTS = _X('//*[@rel="author"]|//*[@itemprop="author"]|//*[contains(@class, "byline")]'
-                      '|//*[contains(@class, "author-name")]')
+_DATE_ELEMENTS = _X('//*[@itemprop="datePublished"]|//time[@datetime][@pubdate or contains(@class, "publish")'
+                    ' or ancestor::article or ancestor::main]')
+_BYLINE_ELEMENTS = _X('//*[@rel="author" or @itemprop="author" or contains(@class, "byline")'
+                      ' or contains(@class, "author-name")]')
 
 
 @dataclass
@@ -195,28 +192,44 @@ def _similar(a: str, b: str) -> bool:
 
 # -- the document --------------------------------------------------------------------
 
-def _meta_map(tree) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for el in tree.iter("meta"):
-        content = el.get("content")
-        if content is None:
-            continue
-        content = norm(content)
-        if not content:
-            continue
-        for attr in ("property", "name", "itemprop", "http-equiv"):
-            key = el.get(attr)
-            if key:
-                out.setdefault(key.strip().lower(), content)
-    return out
+@dataclass
+class _Found:
+    """What one pass over the page found for the metadata readers."""
+
+    metas: dict = field(default_factory=dict)
+    title: Optional[str] = None
+    h1: Optional[str] = None
+    canonical: Optional[str] = None
+    scripts: list = field(default_factory=list)
+    micro: list = field(default_factory=list)
 
 
-def _first_text(tree, xpath) -> Optional[str]:
-    for el in xpath(tree):
-        text = norm(el.text_content() if hasattr(el, "text_content") else str(el))
-        if text:
-            return text
-    return None
+def _scan(tree) -> _Found:
+    """One pass (in C) over the elements the metadata comes from."""
+    found = _Found()
+    for el in tree.iter("title", "h1", "meta", "link", "script"):
+        tag = el.tag
+        if tag == "meta":
+            content = norm(el.get("content") or "")
+            if content:
+                for attr in ("property", "name", "itemprop", "http-equiv"):
+                    key = el.get(attr)
+                    if key:
+                        found.metas.setdefault(key.strip().lower(), content)
+        elif tag == "script":
+            if el.get("type", "").strip().lower() in _JSONLD_TYPES:
+                found.scripts.append(el)
+        elif tag == "link":
+            if found.canonical is None and "canonical" in el.get("rel", "").lower().split():
+                found.canonical = el.get("href").strip()
+        elif tag == "title":
+            if found.title is None:
+                found.title = norm(el.text_content()) or None
+        elif tag == "h1":
+            if found.h1 is None:
+                found.h1 = norm(el.text_content()) or None
+    found.micro = _MICRODATA(tree)
+    return found
 
 
 def _clean_title(title: str, sitename: Optional[str]) -> str:
@@ -232,8 +245,8 @@ def _clean_title(title: str, sitename: Optional[str]) -> str:
     return title
 
 
-def _microdata(tree) -> Optional[dict]:
-    for scope in _MICRODATA(tree):
+def _microdata(scopes: list) -> Optional[dict]:
+    for scope in scopes:
         obj: dict[str, Any] = {"@type": scope.get("itemtype", "").rstrip("/").rsplit("/", 1)[-1]}
         for el in _ITEMPROPS(scope):
             prop = el.get("itemprop").strip()
@@ -257,20 +270,16 @@ def _microdata(tree) -> Optional[dict]:
 def read_metadata(tree, url: Optional[str] = None) -> PageMetadata:
     """Read every kind of page metadata from a parsed HTML tree (never raises on bad data)."""
     meta = PageMetadata()
-    metas = _meta_map(tree)
-    html_title = _first_text(tree, _TITLE)
-    h1 = _first_text(tree, _H1)
-    canonical = None
-    for link in _CANONICAL(tree):
-        canonical = urljoin(url or "", link.get("href").strip())
-        break
+    found = _scan(tree)
+    metas, html_title, h1 = found.metas, found.title, found.h1
+    canonical = urljoin(url or "", found.canonical) if found.canonical else None
     og_url = metas.get("og:url")
     page_urls = [u for u in (url, canonical, og_url) if u]
     visible_titles = [t for t in (html_title, h1, metas.get("og:title"), metas.get("twitter:title")) if t]
 
     # schema.org objects: JSON-LD first, microdata second
     candidates: list[tuple[str, dict]] = []
-    for script in _JSONLD(tree):
+    for script in found.scripts:
         data = _loads(script.text or "")
         if data is None:
             continue
@@ -279,7 +288,7 @@ def read_metadata(tree, url: Optional[str] = None) -> PageMetadata:
             meta.types.extend(t for t in types if t not in meta.types)
             if any(t.lower() in ARTICLE_TYPES or t.lower() in PAGE_TYPES for t in types):
                 candidates.append(("json-ld", obj))
-    micro = _microdata(tree)
+    micro = _microdata(found.micro)
     if micro:
         meta.types.append(micro["@type"]) if micro["@type"] not in meta.types else None
         candidates.append(("microdata", micro))
