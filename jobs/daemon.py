@@ -303,8 +303,10 @@ class Daemon:
             self.metrics.runs.labels(name, "skipped").inc()
             self._skip_running(name, decision, now)
         else:
-            if decision.plan.reason:
-                log.warning("%s: %s", name, decision.plan.reason, extra={"event": "misfire", "source": name})
+            if decision.plan.reason:  # several fire times at once; a warning when past the grace
+                late = decision.plan.late_s > self.settings.scheduler.misfire_grace_seconds
+                log.log(logging.WARNING if late else logging.INFO, "%s: %s", name, decision.plan.reason,
+                        extra={"event": "misfire", "source": name})
             self.last_activity[name] = now
             self._spawn(self._run, source, decision, name=f"run-{name}")
 

@@ -9,6 +9,7 @@ for a free slot is, when it waits too long.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
@@ -34,12 +35,20 @@ class SourceView:
 def lateness(view: SourceView, now: datetime, factor: float) -> tuple[Optional[datetime], float, float]:
     """``(due, late_s, allowed_s)``: when the source became due after its last activity, how
     late it is now, and how late it may be; ``due`` is None when it is not due yet."""
-    due = view.schedule.next_base(view.last_activity)
+    due, allowed = _due_after(view.schedule, view.last_activity, factor)
     if due is None or due > now:
         return None, 0.0, 0.0
-    period = view.schedule.period_at(due)
-    allowed = factor * (period.total_seconds() if period else 0.0) + view.schedule.jitter_cap(due) + SLACK_S
     return due, (now - due).total_seconds(), allowed
+
+
+@functools.lru_cache(maxsize=8192)
+def _due_after(schedule: Schedule, last_activity: datetime, factor: float) -> tuple[Optional[datetime], float]:
+    # asked every second for every source, and the answer only changes with the last activity
+    due = schedule.next_base(last_activity)
+    if due is None:
+        return None, 0.0
+    period = schedule.period_at(due)
+    return due, factor * (period.total_seconds() if period else 0.0) + schedule.jitter_cap(due) + SLACK_S
 
 
 @dataclass

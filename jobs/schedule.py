@@ -28,7 +28,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone, tzinfo
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -87,6 +87,18 @@ def _candidates(kind: str, instants: tuple[datetime, ...], fixed: bool) -> tuple
     return ((instants[0], True),) if fixed else ()  # gap: fixed jobs run at the jump, wildcards skip
 
 
+def _first_later(items: list, later: Callable[[datetime], bool], reading: Callable[[int], datetime]) -> int:
+    """Index of the first item whose (growing) latest reading is later; ``len(items)`` if none is."""
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if later(reading(items[mid])):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def next_cron_time(spec: CronSpec, tz: tzinfo, after: datetime, *, inclusive: bool = False) -> Optional[datetime]:
     """The first fire time of ``spec`` in ``tz`` strictly after ``after`` (or at it, if ``inclusive``)."""
     after = _aware(after).astimezone(UTC)
@@ -96,25 +108,23 @@ def next_cron_time(spec: CronSpec, tz: tzinfo, after: datetime, *, inclusive: bo
     def later(t: datetime) -> bool:
         return t > after or (inclusive and t == after)
 
-    day = after.astimezone(tz).date() - timedelta(days=1)
+    local = after.astimezone(tz)
+    # a repeated hour can put the end of the day before in real time after ``after``
+    day = local.date() - timedelta(days=1 if local.hour < 4 else 0)
     for _ in range(_SEARCH_DAYS):
         if spec.matches_day(day.day, day.month, (day.weekday() + 1) % 7):
             best: Optional[datetime] = None
-            for hour in hours:
+            # skip the hours whose every fire is too early: the latest reading of an hour's
+            # last minute bounds its fires, and grows with the hour
+            start = _first_later(hours, later,
+                                 lambda h: _resolve(datetime.combine(day, time(h, minutes[-1])), tz)[1][-1])
+            for hour in hours[start:]:
                 # first readings grow with the wall time: nothing from here on can beat ``best``
                 if best is not None and _resolve(datetime.combine(day, time(hour, minutes[0])), tz)[1][0] >= best:
                     break
-                # every fire of this hour is at or before the latest reading of its last minute
-                if not later(_resolve(datetime.combine(day, time(hour, minutes[-1])), tz)[1][-1]):
-                    continue
-                # skip the minutes whose every reading is too early (the latest reading grows with the minute)
-                lo, hi = 0, len(minutes) - 1
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if later(_resolve(datetime.combine(day, time(hour, minutes[mid])), tz)[1][-1]):
-                        hi = mid
-                    else:
-                        lo = mid + 1
+                # likewise the minutes of this hour
+                lo = _first_later(minutes, later,
+                                  lambda m: _resolve(datetime.combine(day, time(hour, m)), tz)[1][-1])
                 for minute in minutes[lo:]:
                     kind, instants = _resolve(datetime.combine(day, time(hour, minute)), tz)
                     found_first = False

@@ -222,3 +222,54 @@ def test_a_long_outage_of_a_fast_interval_is_counted_cheaply():
     assert due.capped and due.count == 100
     assert due.last == anchor + timedelta(days=30)  # the run serves the latest fire time
     assert plan_run(due, now).info["missed_fire_times"] == 99
+
+
+# -- against a brute-force reference ------------------------------------------------------------
+
+def reference_fires(expr: str, tz: str, start: datetime, end: datetime) -> list[datetime]:
+    """Minute by minute through real time: cron's rule written the slow, obvious way."""
+    from crawler.cron import parse_cron
+
+    spec, zone = parse_cron(expr), ZoneInfo(tz)
+    out = []
+    t = start.replace(second=0, microsecond=0)
+    prev_wall = None
+    while t <= end:
+        wall = t.astimezone(zone)  # fold=1 marks the second reading of a repeated time
+        matches = lambda w: (w.minute in spec.minutes and w.hour in spec.hours
+                             and spec.matches_day(w.day, w.month, (w.weekday() + 1) % 7))
+        fire = matches(wall) and (wall.fold == 0 or not spec.fixed_time)
+        if spec.fixed_time and prev_wall is not None and not fire:
+            # the clocks jumped forward just now: a fixed-time job in the skipped minutes runs at the jump
+            skipped = prev_wall.replace(tzinfo=None) + timedelta(minutes=1)
+            while skipped < wall.replace(tzinfo=None):
+                if matches(skipped):
+                    fire = True
+                    break
+                skipped += timedelta(minutes=1)
+        if fire:
+            out.append(t)
+        prev_wall, t = wall, t + timedelta(minutes=1)
+    return out
+
+
+@pytest.mark.parametrize("tz, day", [("America/New_York", date(2026, 3, 8)), ("America/New_York", date(2026, 11, 1)),
+                                     ("Europe/Belgrade", date(2026, 3, 29)), ("Europe/Belgrade", date(2026, 10, 25)),
+                                     ("Australia/Lord_Howe", date(2026, 4, 5)),   # a 30-minute change
+                                     ("Australia/Lord_Howe", date(2026, 10, 4))])
+@pytest.mark.parametrize("expr", ["30 2 * * *", "0 * * * *", "*/20 * * * *", "15,45 1-3 * * *", "*/10 2 * * *",
+                                  "0 3 * * *", "59 1 * * *"])
+def test_matches_a_minute_by_minute_reference_around_each_change(tz, day, expr):
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day - timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+    end = start + timedelta(days=2)
+    expected = reference_fires(expr, tz, start, end)
+    s = CronSchedule(expr, tz)
+    assert fires(s, start - timedelta(minutes=1), end) == expected
+    # and from any point in between, the next fire is the reference's next
+    rng = random.Random(hash((tz, expr)) & 0xFFFF)
+    for _ in range(40):
+        after = start + timedelta(seconds=rng.randrange(int((end - start).total_seconds())))
+        nxt = next((t for t in expected if t > after), None)
+        if nxt is not None:
+            assert s.next_base(after) == nxt, after
