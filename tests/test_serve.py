@@ -320,3 +320,24 @@ def test_crawl_serves_health_and_metrics_only_when_asked(site, file_target, writ
         proc.communicate()
     with pytest.raises(OSError):  # gone with the crawl
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_status_shows_next_fire_times_in_the_source_time_zone(tmp_path, cli, write_config):
+    from datetime import datetime
+
+    config = write_config([
+        {"name": "night", "start_urls": ["http://127.0.0.1:9/"], "schedule": "30 2 * * *",
+         "timezone": "Europe/Belgrade", "jitter": 60},
+        {"name": "off", "start_urls": ["http://127.0.0.1:9/"], "interval": "15m", "enabled": False},
+    ], {"url": f"file://{tmp_path / 'nothing-yet'}"})
+    proc = cli("status", "--config", config, "--json", "--next", "5", check=True)
+    assert "cannot read run history" in proc.stderr  # no store yet: said, and the schedules still shown
+    night, off = json.loads(proc.stdout)
+    local = [datetime.fromisoformat(t) for t in night["next_fires_local"]]
+    assert len(local) == 5 and all((t.hour, t.minute) in ((2, 30), (3, 0)) for t in local)
+    assert [(b.date() - a.date()).days for a, b in zip(local, local[1:])] == [1, 1, 1, 1]
+    assert night["schedule"] == "cron '30 2 * * *' Europe/Belgrade" and night["last_run"] is None
+    assert off["enabled"] is False and off["schedule"] == "every 15m"
+    text = cli("status", "--config", config, check=True).stdout
+    assert "night: cron '30 2 * * *' Europe/Belgrade, jitter up to 60s" in text and "last run: never" in text
+    assert "off (disabled): every 15m" in text
