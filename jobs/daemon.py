@@ -474,10 +474,14 @@ class Daemon:
                                         running=bool(run and run.running), waiting=bool(run and not run.running),
                                         next_fire=job.next_run_time if job else None,
                                         last_outcome=self.last_outcome.get(name)))
+            starting = [name for name in self.sources if name not in self.schedules]
         heartbeat_age = (now - (self.heartbeat or self.started_at)).total_seconds()
-        return evaluate(now, views, factor=self.settings.scheduler.missed_factor if self.settings else 2.0,
-                        scheduler_alive=self.scheduler_alive(), heartbeat_age_s=heartbeat_age,
-                        stopping=self.stopping.is_set())
+        report = evaluate(now, views, factor=self.settings.scheduler.missed_factor if self.settings else 2.0,
+                          scheduler_alive=self.scheduler_alive(), heartbeat_age_s=heartbeat_age,
+                          stopping=self.stopping.is_set())
+        for name in starting:  # reading its run history before it is scheduled
+            report.sources[name] = {"state": "starting"}
+        return report
 
     def _health_json(self) -> tuple[bool, dict]:
         report = self.health()
