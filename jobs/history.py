@@ -66,12 +66,18 @@ def recent_runs(store: Store, source: Optional[str] = None, *, limit: int = 20,
     """The latest ``limit`` run records (optionally only those with one of ``outcomes``), newest first."""
     wanted = set(outcomes) if outcomes else None
     out: list[dict] = []
-    for record in records(store, run_refs(store, source)):
-        if wanted is None or record.get("outcome") in wanted:
+    last_second = None
+    for ref in run_refs(store, source):
+        second = ref.run_id.split("-", 1)[0]  # run ids order runs to the second only
+        if len(out) >= limit and second != last_second:
+            break
+        record = read_record(store, ref)
+        if record is not None and (wanted is None or record.get("outcome") in wanted):
             out.append(record)
-            if len(out) >= limit:
-                break
-    return out
+            last_second = second
+    # within one second, the start times (to the millisecond) say which came last
+    out.sort(key=lambda r: (r.get("run_id", "")[:16], r.get("started_at") or ""), reverse=True)
+    return out[:limit]
 
 
 def last_run(store: Store, source: str) -> Optional[dict]:

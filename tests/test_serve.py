@@ -99,7 +99,8 @@ def test_serve_runs_on_schedule_records_runs_and_answers_health_and_metrics(site
 
     # the history commands read the same records back
     listed = json.loads(cli("runs", "--config", config, "--json", env=target.env, check=True).stdout)
-    assert [r["run_id"] for r in listed] == sorted((r["run_id"] for r in records), reverse=True)[:20]
+    newest_first = sorted(records, key=lambda r: (r["run_id"][:16], r["started_at"]), reverse=True)
+    assert [r["run_id"] for r in listed] == [r["run_id"] for r in newest_first][:20]
     status_out = cli("status", "--config", config, env=target.env, check=True).stdout
     assert "town: every 1s" in status_out and "last run: " in status_out
 
