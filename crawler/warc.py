@@ -33,6 +33,7 @@ from warcio.warcwriter import WARCWriter
 
 from crawler import __version__, keys
 from crawler.records import FetchedPage
+from crawler.secrets import mask
 
 DROPPED = ("content-encoding", "transfer-encoding")
 
@@ -68,6 +69,7 @@ def response_headers(page: FetchedPage) -> StatusAndHeaders:
                 headers.extend(("X-Archiver-Original-Content-Length", v) for v in values)
             continue
         for value in values:
+            value = mask(value)
             if lower in DROPPED:
                 headers.append((f"X-Archiver-Original-{_title(lower)}", value))
             else:
@@ -81,13 +83,13 @@ def response_headers(page: FetchedPage) -> StatusAndHeaders:
 
 
 def request_headers(page: FetchedPage) -> StatusAndHeaders:
-    parts = urlsplit(page.final_url)
+    parts = urlsplit(mask(page.final_url))
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = [("Host", parts.netloc)]
     for name, values in page.request_headers.items():
         if name.lower() == "host":
             continue
-        headers.extend((_title(name.lower()), v) for v in values)
+        headers.extend((_title(name.lower()), mask(v)) for v in values)
     return StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True)
 
 
@@ -151,7 +153,7 @@ class WarcRecorder:
         writer = self._writer
         date = datetime_to_iso_date(page.fetched_at.astimezone(timezone.utc).replace(tzinfo=None),
                                     use_micros=True)
-        uri = page.final_url
+        uri = mask(page.final_url)  # a token in the URL stays out of the archive
         response = writer.create_warc_record(
             uri, "response", payload=io.BytesIO(page.body), length=len(page.body),
             warc_headers_dict={"WARC-Date": date}, http_headers=response_headers(page))
@@ -161,14 +163,14 @@ class WarcRecorder:
             warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": response_id},
             http_headers=request_headers(page))
         meta = warc_fields({
-            "via": page.redirect_urls[0] if page.redirect_urls else None,
-            "redirect-url": page.redirect_urls,
+            "via": mask(page.redirect_urls[0]) if page.redirect_urls else None,
+            "redirect-url": [mask(u) for u in page.redirect_urls],
             "discovered-via": page.discovered_via,
             "depth": page.depth,
             "source": page.source,
             "run-id": self.run_id,
             "raw-key": raw_key,
-            "requested-url": page.url,
+            "requested-url": mask(page.url),
         })
         metadata = writer.create_warc_record(
             uri, "metadata", payload=io.BytesIO(meta), length=len(meta),

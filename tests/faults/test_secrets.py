@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import secrets
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def test_a_crawl_leaks_no_secret_anywhere(site, write_config, cli, tmp_path):
     site.redirect("/go/", f"/news/?token={token}", 302)   # the token ends up in redirect chains too
     site.page("/private/feed.xml", sitegen.feed_xml(site.url, news.articles), "application/rss+xml")
     config = write_config([source(
-        "town", site.url, max_depth=1,
+        "town", site.url, max_depth=1, warc=True,
         start_urls=[f"{site.url}/go/?access_token=${{NEWS_SITE_TOKEN}}", f"{site.url}/missing/?api_key={literal}"],
         feeds=[f"{site.url}/private/feed.xml?token=${{NEWS_SITE_TOKEN}}", f"{site.url}/gone.xml?auth={literal}"])],
         target.storage)
@@ -71,6 +72,9 @@ def test_a_crawl_leaks_no_secret_anywhere(site, write_config, cli, tmp_path):
     stored = [o.key for o in target.store.list("")]
     assert any(k.startswith("runs/") for k in stored) and any(k.startswith("clean/") for k in stored)
     texts = {f"object {k}": target.store.get(k) for k in stored}
+    assert any(k.startswith("warc/") for k in stored)
+    for key in [k for k in texts if k.endswith(".gz")]:  # search inside compressed objects (WARC)
+        texts[key + " (decompressed)"] = gzip.decompress(texts[key])
     texts["stdout"] = (proc.stdout + proc_json.stdout).encode()
     texts["stderr"] = (proc.stderr + proc_json.stderr).encode()
     for path in Path(target.storage["spool_dir"]).rglob("*") if Path(target.storage["spool_dir"]).exists() else []:
