@@ -5,7 +5,9 @@ throttling, a full disk) goes to the local spool and is counted; the spool is
 replayed before the next run's new work.  After a failure the store is given a
 rest (exponential, capped) during which writes go straight to the spool, so an
 outage costs one timeout, not one per page.  Credential and bucket errors are
-fatal: the write is spooled, then :class:`FatalStoreError` stops the run.
+fatal: the write is spooled, then :class:`FatalStoreError` stops the run.  A
+write that can be neither stored nor spooled (the spool is full or its disk is)
+is counted as lost and stops the run too: fetching more would only lose more.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ log = logging.getLogger(__name__)
 
 
 class FatalStoreError(Exception):
-    pass
+    """The run must stop; ``outcome`` says what became of the write that failed."""
+
+    def __init__(self, message: str, outcome: str = "spooled"):
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class Archiver:
@@ -38,25 +44,30 @@ class Archiver:
         self._rest = 1.0
         self._lock = threading.Lock()
 
+    def note_failure(self, exc: StoreError) -> None:
+        """Count a store failure and rest the store before the next attempt."""
+        with self._lock:
+            self.errors[f"store_{exc.kind}"] += 1
+            self.last_error = str(exc)
+            self._rest_until = self.clock() + self._rest
+            self._rest = min(self._rest * 2, self.max_rest)
+
     # -- writes -----------------------------------------------------------------
     def put(self, key: str, data: bytes, *, content_type: str, metadata: Optional[dict] = None,
             if_absent: bool = False) -> str:
         """Store one object; returns ``stored``, ``exists`` or ``spooled``."""
         if self.clock() < self._rest_until:
-            return self._to_spool(key, data, content_type, metadata, "store resting after a failure")
+            return self._to_spool(key, data, content_type, metadata,
+                                  f"the store is resting after: {self.last_error}")
         try:
             created = self.store.put(key, data, content_type=content_type, metadata=metadata,
                                      if_absent=if_absent)
         except StoreError as exc:
-            with self._lock:
-                self.errors[f"store_{exc.kind}"] += 1
-                self.last_error = str(exc)
-                self._rest_until = self.clock() + self._rest
-                self._rest = min(self._rest * 2, self.max_rest)
+            self.note_failure(exc)
             log.warning("store failed, spooling %s: %s", key, exc)
             outcome = self._to_spool(key, data, content_type, metadata, str(exc))
             if exc.fatal:
-                raise FatalStoreError(str(exc)) from None
+                raise FatalStoreError(str(exc), outcome) from None
             return outcome
         with self._lock:
             self._rest = 1.0
@@ -68,26 +79,30 @@ class Archiver:
         return "stored" if created else "exists"
 
     def _to_spool(self, key, data, content_type, metadata, why) -> str:
+        """Spool one write; raises FatalStoreError (outcome ``lost``) when even that fails."""
         try:
             self.spool.add(key, data, content_type=content_type, metadata=metadata)
         except (SpoolFull, OSError) as exc:
+            full = isinstance(exc, SpoolFull)
+            problem = str(exc) if full else f"cannot write to the spool {self.spool.dir}: {exc.strerror or exc}"
             with self._lock:
                 self.counts["objects_lost"] += 1
-                self.errors["spool_full" if isinstance(exc, SpoolFull) else "spool_io"] += 1
-            log.error("could not store or spool %s (%s; %s)", key, why, exc)
-            return "lost"
+                self.errors["spool_full" if full else "spool_io"] += 1
+            log.error("could not store or spool %s (%s; %s)", key, why, problem)
+            raise FatalStoreError(f"could not store {key} ({why}) nor spool it ({problem}): "
+                                  "stopping the run so nothing more is lost", "lost") from None
         with self._lock:
             self.counts["objects_spooled"] += 1
         return "spooled"
 
     def put_after_spool(self, key: str, data: bytes, *, content_type: str) -> str:
         """Queue a write behind what is already spooled (so it lands after it), or store it now."""
-        if not self.spool.count():
-            try:
+        try:
+            if not self.spool.count():
                 return self.put(key, data, content_type=content_type)
-            except FatalStoreError:
-                return "spooled"
-        return self._to_spool(key, data, content_type, None, "queued behind spooled writes")
+            return self._to_spool(key, data, content_type, None, "queued behind spooled writes")
+        except FatalStoreError as exc:
+            return exc.outcome
 
     # -- spool replay -----------------------------------------------------------
     def flush_spool(self) -> int:

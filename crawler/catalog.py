@@ -16,10 +16,14 @@ encoding and decoding rows.
 from __future__ import annotations
 
 import json
+import logging
+import os
 from typing import Iterable, Optional
 
 from crawler.keys import meta_key as sidecar_key
 from crawler.keys import sha256_hex
+
+log = logging.getLogger(__name__)
 
 CATALOG_FORMAT = 1
 
@@ -156,10 +160,12 @@ def objects(row: dict) -> list[tuple[str, Optional[str], Optional[int]]]:
 class Journal:
     """A run's catalog rows on local disk as they are made, so a run that dies keeps them.
 
-    ``<spool_dir>/.catalog/<source>/<run-id>.jsonl``, one line per row, flushed
+    ``<spool_dir>/.catalog/<source>/<run-id>.jsonl``, one line per row, written
     at once.  A run stores its journal as its catalog file at the end; the next
     run of the source stores any journal a dead run left behind
-    (:func:`leftover_journals`).  A line cut short by a kill is dropped.
+    (:func:`leftover_journals`).  A line cut short by a kill is dropped.  When the
+    disk refuses a line (full), the line cut short is removed and rows are kept
+    in memory from then on: the run's catalog stays complete unless it is killed.
     """
 
     def __init__(self, spool_root, source: str, run_id: str):
@@ -168,31 +174,48 @@ class Journal:
         self.path = Path(spool_root) / ".catalog" / source / f"{run_id}.jsonl"
         self.run_id = run_id
         self.rows = 0
-        self._fh = None
+        self.failed: Optional[str] = None  # why rows are kept in memory, once the disk refused one
+        self._fd: Optional[int] = None
+        self._good = 0  # bytes of whole lines in the file
+        self._in_memory: list[bytes] = []
 
     def add(self, row: dict) -> None:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "ab")
-        self._fh.write(encode([row]))
-        self._fh.flush()
+        line = encode([row])
         self.rows += 1
+        if self.failed is None:
+            try:
+                if self._fd is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                    self._good = os.fstat(self._fd).st_size
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(self._fd, view):]
+                self._good += len(line)
+                return
+            except OSError as exc:
+                self.failed = exc.strerror or str(exc)
+                if self._fd is not None:
+                    try:
+                        os.ftruncate(self._fd, self._good)  # no line cut short
+                    except OSError:
+                        pass
+                log.warning("catalog journal %s: %s; keeping the rows in memory", self.path, self.failed)
+        self._in_memory.append(line)
 
     def read(self) -> bytes:
-        """The valid rows written so far, as a catalog file."""
-        if self._fh is not None:
-            self._fh.flush()
+        """The valid rows so far, as a catalog file."""
         try:
             data = self.path.read_bytes()
-        except FileNotFoundError:
-            return b""
-        rows, _ = decode(data)
+        except OSError:
+            data = b""
+        rows, _ = decode(data + b"".join(self._in_memory))
         return encode(rows)
 
     def remove(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         try:
             self.path.unlink()
         except FileNotFoundError:

@@ -90,13 +90,16 @@ class ArchivePipeline:
             if self.ctx.fatal is None:
                 self.ctx.fatal = str(exc)
                 log.error("stopping the crawl: %s", exc)
-                await self._stop("store_error")
-            return "spooled"
+                self._stop("store_error")
+            return exc.outcome
 
-    async def _stop(self, reason: str) -> None:
+    def _stop(self, reason: str) -> None:
+        """Close the spider without waiting: closing waits for the items in progress, this one too."""
         engine = self.crawler.engine
         if hasattr(engine, "close_spider_async"):
-            await engine.close_spider_async(reason=reason)
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(engine.close_spider_async(reason=reason))
         else:  # pragma: no cover - older Scrapy
             engine.close_spider(self.crawler.spider, reason)
 
@@ -116,9 +119,15 @@ class ArchivePipeline:
         self._learn(page, article)
         return article
 
-    async def _record_warc(self, page: FetchedPage, raw_key: str) -> str:
+    async def _record_warc(self, page: FetchedPage, raw_key: str) -> str | None:
         """Add the exchange to the run's WARC file; store a file that reached its size bound."""
-        key, finished = self.ctx.warc.write(page, raw_key=raw_key)
+        try:
+            key, finished = self.ctx.warc.write(page, raw_key=raw_key)
+        except OSError as exc:  # its local disk is full: the pages are archived, the WARC copy stops
+            self.ctx.error("warc_io", f"WARC output stopped: {exc.strerror or exc}")
+            self.ctx.warc.cleanup()
+            self.ctx.warc = None
+            return None
         if finished is not None:
             await self._put(finished.key, finished.read(), "application/warc")
             finished.discard()

@@ -35,7 +35,7 @@ from crawler.runlease import LeaseLost, keep_lease, lease_message
 from crawler.records import parse_iso, run_record, to_json
 from crawler.secrets import mask
 from crawler.spool import Spool
-from crawler.store import StoreError, open_store
+from crawler.store import StoreError, check_before_run, open_store
 
 log = logging.getLogger("crawler.run")
 
@@ -142,11 +142,13 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
           trigger_time: datetime | None = None, progress_file: Path | None = None,
           log_level: str = "info", store=None, coordination=None,
           crawl_id: str | None = None, schedule: dict | None = None,
-          lifecycle_level: int = logging.INFO) -> tuple[int, dict]:
+          lifecycle_level: int = logging.INFO, outage: StoreError | None = None) -> tuple[int, dict]:
     """Run one crawl in this process; returns (exit code, run record).
 
     A ``distributed`` source with ``coordination`` joins the shared crawl ``crawl_id``
     (default: a crawl of its own, ``run_id``) with the other replicas.
+    ``outage``: the store failed its pre-flight check with a transient error; the
+    crawl goes ahead and keeps what it fetches in the spool.
     """
     started = datetime.now(timezone.utc)
     store = store if store is not None else open_store(storage)
@@ -170,10 +172,15 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
         return record
 
     flushed = 0
-    try:
-        flushed = archiver.flush_spool()  # last run's leftovers go before new work
-    except FatalStoreError as exc:
-        return EXIT_STORE, finish("failed", str(exc))
+    if outage is not None:
+        archiver.note_failure(outage)
+        log.warning("the store is unavailable (%s); pages will be kept in the spool at %s",
+                    outage, archiver.spool.dir)
+    else:
+        try:
+            flushed = archiver.flush_spool()  # last run's leftovers go before new work
+        except FatalStoreError as exc:
+            return EXIT_STORE, finish("failed", str(exc))
     if flushed:
         log.info("uploaded %d spooled objects from an earlier run", flushed)
     store_leftover_catalogs(archiver, storage.spool_dir, source.name, run_id)
@@ -220,12 +227,15 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
             pass
     if ctx.warc is not None:
         store_last_warc(archiver, ctx)
+    if ctx.catalog.failed:
+        ctx.error("catalog_journal_io", f"catalog rows kept in memory: {ctx.catalog.failed}")
     catalog_key = write_catalog(archiver, source.name, ctx.catalog, started)
     outcome = outcome_for(close_reason, ctx)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     ctx.counts["crawl_cpu_ms"] = round((usage.ru_utime + usage.ru_stime) * 1000)
     ctx.counts["crawl_peak_rss_mb"] = round(usage.ru_maxrss / 1024)
-    record = finish(outcome, ctx.fatal or lease_message(keeper) or stop_message(close_reason, source, ctx))
+    record = finish(outcome, ctx.fatal or lease_message(keeper) or stop_message(close_reason, source, ctx)
+                    or spool_message(archiver))
     record["close_reason"] = close_reason
     record["catalog_key"] = catalog_key
     if cluster is not None:
@@ -238,7 +248,11 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
 
 
 def store_last_warc(archiver: Archiver, ctx: CrawlContext) -> None:
-    part = ctx.warc.close()
+    try:
+        part = ctx.warc.close()
+    except OSError as exc:  # its local disk is full
+        ctx.error("warc_io", f"the last WARC file could not be finished: {exc.strerror or exc}")
+        part = None
     try:
         if part is not None:
             archiver.put(part.key, part.read(), content_type="application/warc")
@@ -289,6 +303,14 @@ def stop_message(close_reason: str, source: SourceSettings, ctx: CrawlContext) -
     return ctx.stop_message or known.get(close_reason, f"stopped: {close_reason}")
 
 
+def spool_message(archiver: Archiver) -> str | None:
+    pending = archiver.summary()["spool_pending"]
+    if not pending:
+        return None
+    return (f"{pending} object(s) wait in the spool at {archiver.spool.dir} for the next run "
+            f"(store: {archiver.last_error})")
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(json.dumps(data, default=str).encode())
@@ -324,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     trigger_time = parse_iso(args.trigger_time) if args.trigger_time else None
     try:
         store = open_store(storage)
-        store.check(write=True)
+        outage = check_before_run(store)
     except StoreError as exc:
         message = mask(str(exc))
         print(f"archiver: storage error: {message}", file=sys.stderr)
@@ -335,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     code, record = crawl(source, storage, run_id=run_id, trigger=args.trigger, trigger_time=trigger_time,
                          progress_file=args.progress_file, log_level=args.log_level, store=store,
                          coordination=loaded.settings.coordination, crawl_id=args.crawl_id,
-                         schedule=args.schedule_info, lifecycle_level=lifecycle_level)
+                         schedule=args.schedule_info, lifecycle_level=lifecycle_level, outage=outage)
     if args.progress_file:
         _write_json(args.progress_file, {"record": record})
     log.log(lifecycle_level, "run finished", extra={"event": "run_end", "source": source.name, "run_id": run_id,

@@ -39,11 +39,18 @@ class Spool:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._seq = 0
+        self._size: Optional[int] = None  # measured once, then kept up to date by add/remove
 
     def size(self) -> int:
         if not self.dir.is_dir():
             return 0
-        return sum(p.stat().st_size for p in self.dir.glob("*.put"))
+        total = 0
+        for p in self.dir.glob("*.put"):
+            try:
+                total += p.stat().st_size
+            except FileNotFoundError:
+                pass
+        return total
 
     def count(self) -> int:
         return len(list(self.dir.glob("*.put"))) if self.dir.is_dir() else 0
@@ -52,14 +59,19 @@ class Spool:
         if not is_safe_key(key):
             raise ValueError(f"unsafe object key: {key!r}")
         header = json.dumps({"key": key, "content_type": content_type, "metadata": metadata or {}}).encode()
+        entry_size = len(header) + 1 + len(data)
         with self._lock:
-            if self.size() + len(header) + len(data) > self.max_bytes:
-                raise SpoolFull(f"spool {self.dir} is full ({self.max_bytes} bytes)")
+            if self._size is None:
+                self._size = self.size()
+            if self._size + entry_size > self.max_bytes:
+                raise SpoolFull(f"the spool {self.dir} is full (spool_max_bytes={self.max_bytes})")
+            self._size += entry_size  # reserved now, so concurrent writers cannot overshoot
             self._seq += 1
             name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.put"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.dir)
+        tmp = None
         try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.dir)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(header + b"\n" + data)
                 fh.flush()
@@ -68,10 +80,13 @@ class Spool:
             os.replace(tmp, final)
             return final
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            with self._lock:
+                self._size -= entry_size
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
             raise
 
     def entries(self) -> Iterator[SpoolEntry]:
@@ -91,6 +106,10 @@ class Spool:
 
     def remove(self, entry: SpoolEntry) -> None:
         try:
+            size = entry.path.stat().st_size
             entry.path.unlink()
         except FileNotFoundError:
-            pass
+            return
+        with self._lock:
+            if self._size is not None:
+                self._size = max(0, self._size - size)

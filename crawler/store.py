@@ -28,6 +28,8 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # what open() would have made; mkstemp makes 0600
 
 FATAL_KINDS = frozenset({"auth", "no_bucket", "config"})
+# failures a run can ride out by spooling: the store may be back by the end of the run
+TRANSIENT_KINDS = frozenset({"unreachable", "throttled", "disk_full"})
 
 
 class StoreError(Exception):
@@ -40,6 +42,10 @@ class StoreError(Exception):
     @property
     def fatal(self) -> bool:
         return self.kind in FATAL_KINDS
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in TRANSIENT_KINDS
 
 
 class KeyNotFound(KeyError):
@@ -62,6 +68,23 @@ class Store(Protocol):
     def delete(self, key: str) -> None: ...
     def check(self, *, write: bool = True) -> None: ...
     def describe(self) -> str: ...
+
+
+def check_before_run(store: "Store") -> Optional[StoreError]:
+    """The pre-flight check of a run that will write.
+
+    Raises :class:`StoreError` when the run must not start (wrong credentials, no
+    bucket, a folder that cannot be written); returns the error when the store is
+    only unavailable for now (unreachable, throttling, disk full): the run goes
+    ahead and keeps its pages in the spool.  Returns None when all is well.
+    """
+    try:
+        store.check(write=True)
+    except StoreError as exc:
+        if exc.transient:
+            return exc
+        raise
+    return None
 
 
 def _require_safe(key: str) -> str:

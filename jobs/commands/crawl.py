@@ -6,7 +6,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from crawler import keys
-from jobs.commands.common import add_config_arg, load, print_json, store_for
+from crawler.secrets import mask
+from crawler.store import check_before_run, open_store
+from jobs.commands.common import add_config_arg, load, print_json
 from jobs.runner import RunResult, run_source
 
 
@@ -59,8 +61,9 @@ def summary_line(result: RunResult) -> str:
         f"failed {c.get('extraction_failed', 0)})",
         f"errors {sum(result.record.get('errors', {}).values())}",
     ]
-    if c.get("store_spooled"):
-        parts.append(f"spooled {c['store_spooled']}")
+    for name in ("spooled", "spool_flushed", "lost"):
+        if c.get(f"store_{name}"):
+            parts.append(f"{name.replace('_', ' ')} {c[f'store_{name}']}")
     duration = result.record.get("duration_s")
     if duration is not None:
         parts.append(f"{duration:.1f}s")
@@ -76,7 +79,11 @@ def run(args) -> int:
     if not sources:
         print("no enabled sources to crawl", file=sys.stderr)
         return 0
-    store_for(loaded, write=True)  # wrong credentials or a missing bucket: stop before fetching anything
+    # wrong credentials or a missing bucket: stop before fetching anything; an outage: crawl into the spool
+    outage = check_before_run(open_store(loaded.settings.storage))
+    if outage is not None:
+        print(f"archiver: warning: the store is unavailable ({mask(str(outage))}); pages will be kept in "
+              f"the spool ({loaded.settings.storage.spool_dir}) and uploaded when it is back", file=sys.stderr)
     server, metrics = start_http(args, [s.name for s in sources])
 
     def one(source):

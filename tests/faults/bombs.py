@@ -26,6 +26,19 @@ def brotli_bomb(size: int = GIB) -> bytes:
     return b"".join(compressor.process(chunk) for _ in range(size // len(chunk))) + compressor.finish()
 
 
+@lru_cache(maxsize=None)
+def zstd_bomb(size: int = GIB) -> bytes:
+    """~32 KB of zstd that inflates to ``size`` bytes of zeros."""
+    try:
+        from compression import zstd  # Python 3.14+
+    except ImportError:
+        from backports import zstd  # what Scrapy uses before 3.14
+
+    compressor = zstd.ZstdCompressor(level=1)
+    chunk = b"\0" * (16 * 1024 * 1024)
+    return b"".join(compressor.compress(chunk) for _ in range(size // len(chunk))) + compressor.flush()
+
+
 def billion_laughs(root: str = "rss") -> str:
     """Nested entities that expand to 10^9 'lol's if a parser expands them."""
     entities = '<!ENTITY lol0 "lol">' + "".join(

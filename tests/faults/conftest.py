@@ -86,11 +86,24 @@ class Background:
                                      stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill_all(self) -> None:
-        """SIGKILL the whole crawl: CLI, crawl process, extraction workers (a machine dying, OOM)."""
+        """SIGKILL the whole crawl at once: CLI, crawl process, extraction workers (a machine dying).
+
+        The crawl process runs in a session of its own, so this walks the process tree
+        instead of signalling one process group.
+        """
+        import psutil
+
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            tree = [psutil.Process(self.proc.pid)]
+            tree += tree[0].children(recursive=True)
+        except psutil.NoSuchProcess:
+            tree = []
+        for process in reversed(tree):  # children first, so none is re-parented and missed
+            try:
+                process.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(tree, timeout=30)
         self.proc.wait(timeout=30)
 
     def crawl_pid(self, timeout: float = 30) -> int:
@@ -158,3 +171,50 @@ def run_measured(*args, env: dict | None = None, cwd: Path, timeout: float = 180
     head, _, tail = done.stderr.rpartition("PEAK_RSS_KB=")
     done.stderr = head
     return done, int(tail.strip()) * 1024
+
+
+class GatedNews:
+    """A generated news site whose first ``free`` article requests are answered at once;
+    later ones wait until :meth:`open` (so a test can act "mid-run": stop the store,
+    arm a fault, kill the crawl) and then are answered normally.  ``free=None``: no gate.
+
+    ``pad`` adds that many bytes of extra paragraphs to each article (bigger writes).
+    """
+
+    def __init__(self, site, n: int, *, free: int | None, seed: int = 1, pad: int = 0):
+        import threading
+
+        from tests import sitegen
+
+        self.site, self.free = site, free
+        self.news = sitegen.serve(site, sitegen.build(n, seed=seed))
+        self.gate = threading.Event()
+        if free is None:
+            self.gate.set()
+        self.waiting = threading.Event()
+        self._lock = threading.Lock()
+        self.served = 0
+        extra = "".join(f"<p>{'Background paragraph. ' * 40}</p>" for _ in range(pad // 900)) if pad else ""
+        for article in self.news.articles:
+            site.route(article.path, self._answer(sitegen.article_html(article, extra=extra).encode()))
+
+    def _answer(self, body: bytes):
+        def answer(req):
+            with self._lock:
+                number = self.served
+                self.served += 1
+            if not self.gate.is_set() and number >= self.free:
+                self.waiting.set()
+                self.gate.wait(30)
+            req.send(200, body)
+        return answer
+
+    def open(self) -> None:
+        self.gate.set()
+
+    def urls(self) -> set[str]:
+        return {self.site.url + a.path for a in self.news.articles}
+
+
+def raw_objects(store) -> list[str]:
+    return [o.key for o in store.list("raw/") if not o.key.endswith(".meta.json")]

@@ -11,7 +11,7 @@ from tests import sitegen
 from tests.conftest import read_json, source
 from tests.faults.audit import audit
 from tests.faults.bombs import (GIB, billion_laughs, brotli_bomb, external_dtd_sitemap,
-                                external_entity_sitemap, gzip_bomb, parameter_entity_feed)
+                                external_entity_sitemap, gzip_bomb, parameter_entity_feed, zstd_bomb)
 from tests.faults.conftest import run_measured
 
 MIB = 1024 * 1024
@@ -37,7 +37,8 @@ def test_oversize_pages_and_bombs_are_refused_recorded_and_memory_stays_bounded(
     site.route("/news/endless/", lambda req: req.endless())                              # no length, no end
     site.route("/news/gzip-bomb/", lambda req: req.compressed(gzip_bomb(), "gzip"))      # 1 MiB -> 1 GiB
     site.route("/news/brotli-bomb/", lambda req: req.compressed(brotli_bomb(), "br"))    # 190 KiB -> 1 GiB
-    hostile = ["/news/big/", "/news/endless/", "/news/gzip-bomb/", "/news/brotli-bomb/"]
+    site.route("/news/zstd-bomb/", lambda req: req.compressed(zstd_bomb(), "zstd"))      # 32 KiB -> 1 GiB
+    hostile = ["/news/big/", "/news/endless/", "/news/gzip-bomb/", "/news/brotli-bomb/", "/news/zstd-bomb/"]
     links = [a.path for a in news.articles] + ["/news/zipped/"] + hostile
     site.page("/news/", "<html><body>" + "".join(f'<a href="{p}">{p}</a>' for p in links) + "</body></html>")
     config = write_config([
@@ -48,7 +49,7 @@ def test_oversize_pages_and_bombs_are_refused_recorded_and_memory_stays_bounded(
 
     done, peak = run_measured("crawl", "--config", config, cwd=tmp_path, env=file_target.env)
     assert done.returncode == 0, done.stdout + done.stderr
-    print(f"peak RSS of the crawl with two 1 GiB bombs: {peak / MIB:.0f} MiB")
+    print(f"peak RSS of the crawl with three 1 GiB bombs: {peak / MIB:.0f} MiB")
     assert peak < PEAK_RSS_BOUND, f"a bomb was inflated: peak RSS {peak / MIB:.0f} MiB"
 
     store = file_target.store
