@@ -14,6 +14,14 @@ import pytest
 
 from crawler.store import S3Store
 from tests.conftest import archiver_command
+from tests.conftest import source as site_source
+
+
+def source(name: str, base: str, **kw) -> dict:
+    """A test source whose extraction is deterministic (no template learning), so that
+    "one clean object per page" can be asserted across runs; tests that want the
+    learner pass ``extract=...`` themselves."""
+    return site_source(name, base, **{"extract": {"learn_template": False}, **kw})
 from tests.servers import s3 as s3servers
 from tests.servers.faultproxy import FaultProxy
 
@@ -182,6 +190,7 @@ class GatedNews:
     """
 
     def __init__(self, site, n: int, *, free: int | None, seed: int = 1, pad: int = 0):
+        import random
         import threading
 
         from tests import sitegen
@@ -194,8 +203,10 @@ class GatedNews:
         self.waiting = threading.Event()
         self._lock = threading.Lock()
         self.served = 0
-        extra = "".join(f"<p>{'Background paragraph. ' * 40}</p>" for _ in range(pad // 900)) if pad else ""
+        rng = random.Random(seed)
         for article in self.news.articles:
+            # padding is article text of its own (the same block on every page would be template)
+            extra = "".join(f"<p>{sitegen.paragraph(rng)}</p>" for _ in range(pad // 500)) if pad else ""
             site.route(article.path, self._answer(sitegen.article_html(article, extra=extra).encode()))
 
     def _answer(self, body: bytes):

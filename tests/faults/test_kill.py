@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tests.conftest import make_target, source
+from tests.conftest import make_target
 from tests.faults.audit import audit
-from tests.faults.conftest import GatedNews, raw_objects, s3_storage, wait_until
+from tests.faults.conftest import GatedNews, raw_objects, s3_storage, source, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -26,20 +26,23 @@ def assert_no_partial_object(store) -> None:
     assert not broken, broken
 
 
-def assert_completed(store, urls: set[str]) -> None:
+def assert_completed(store, urls: set[str], *, clean_per_url: bool = True) -> None:
     archive = audit(store)
-    archive.assert_sound()  # whole, consistent, and nothing archived twice
+    archive.assert_sound(clean_per_url=clean_per_url)  # whole, consistent, and nothing archived twice
     assert urls <= set(archive.clean_per_url())
 
 
-@pytest.mark.parametrize("kind", ["file", "seaweedfs"])
+# the folder store runs with the template learner on (its warm-up holds pages back: a kill then
+# leaves raw copies without clean ones), S3 with deterministic extraction
+@pytest.mark.parametrize("kind,learn", [("file", True), ("seaweedfs", False)])
 def test_sigkill_mid_run_leaves_no_partial_object_and_the_next_run_completes(
-        kind, site, write_config, background, cli, tmp_path):
+        kind, learn, site, write_config, background, cli, tmp_path):
     target = make_target(kind, tmp_path)
-    gated = GatedNews(site, 24, free=None, seed=51, pad=200_000)
-    config = write_config([source("town", site.url, max_depth=3)], target.storage)
+    gated = GatedNews(site, 16, free=None, seed=51, pad=20_000)
+    config = write_config([source("town", site.url, extract={"learn_template": learn})],
+                          target.storage)
     crawl = background("crawl", "--config", config, env=target.env)
-    wait_until(lambda: len(raw_objects(target.store)) >= 6, what="six pages stored")
+    wait_until(lambda: len(raw_objects(target.store)) >= 5, what="five pages stored")
     crawl.kill_all()                       # mid-write, as likely as not
 
     assert_no_partial_object(target.store)
@@ -48,7 +51,7 @@ def test_sigkill_mid_run_leaves_no_partial_object_and_the_next_run_completes(
         hidden = [p for p in (tmp_path / "archive").rglob("*") if p.is_file() and p.name.startswith(".")]
         assert not any(str(p.relative_to(tmp_path / "archive")) in listed for p in hidden)
     cli("crawl", "--config", config, env=target.env, check=True)
-    assert_completed(target.store, gated.urls())
+    assert_completed(target.store, gated.urls(), clean_per_url=not learn)
 
 
 def test_the_crawl_process_killed_is_recorded_and_the_next_run_completes(
@@ -80,7 +83,7 @@ def test_a_put_cut_off_by_a_kill_never_appears_in_s3(seaweed, site, proxy_for, w
                                                      cli, tmp_path):
     proxy = proxy_for(seaweed.endpoint)
     storage, store = s3_storage(seaweed, proxy.url, spool=tmp_path / "spool")
-    gated = GatedNews(site, 10, free=3, seed=53, pad=100_000)
+    gated = GatedNews(site, 10, free=3, seed=53, pad=20_000)
     config = write_config([source("town", site.url)], storage)
     crawl = background("crawl", "--config", config, env=seaweed.env())
     wait_until(lambda: gated.waiting.is_set() and len(raw_objects(store)) >= 3, what="three pages stored")

@@ -15,9 +15,8 @@ import sys
 import pytest
 
 from tests import sitegen
-from tests.conftest import source
 from tests.faults.audit import audit
-from tests.faults.conftest import GatedNews, raw_objects, s3_storage, wait_until
+from tests.faults.conftest import GatedNews, raw_objects, s3_storage, source, wait_until
 
 pytestmark = pytest.mark.slow
 
