@@ -140,3 +140,19 @@ def serve(server, news: NewsSite, *, per_listing: int = 10, per_sitemap: int = 1
     server.page("/sitemap_index.xml", sitemap_index_xml(server.url, paths), "application/xml")
     server.page("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
     return news
+
+
+def serve_sections(server, sections: int, pages: int, *, seed: int = 1) -> dict[str, list[Article]]:
+    """Publish ``sections`` independent news sites side by side (``/s00/``, ``/s01/``...), each with
+    ``pages`` articles and a sitemap at ``/sNN/sitemap.xml``; returns prefix -> articles."""
+    from dataclasses import replace
+
+    out = {}
+    for i in range(sections):
+        prefix = f"/s{i:02d}"
+        articles = [replace(a, path=prefix + a.path) for a in build(pages, seed=seed + i).articles]
+        for a in articles:
+            server.page(a.path, article_html(a))
+        server.page(f"{prefix}/sitemap.xml", sitemap_xml(server.url, articles), "application/xml")
+        out[prefix] = articles
+    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,8 @@ import pytest
 from crawler.store import S3Store
 from tests.conftest import archiver_command
 from tests.conftest import source as site_source
+from tests.servers import s3 as s3servers
+from tests.servers.faultproxy import FaultProxy
 
 
 def source(name: str, base: str, **kw) -> dict:
@@ -22,8 +23,6 @@ def source(name: str, base: str, **kw) -> dict:
     "one clean object per page" can be asserted across runs; tests that want the
     learner pass ``extract=...`` themselves."""
     return site_source(name, base, **{"extract": {"learn_template": False}, **kw})
-from tests.servers import s3 as s3servers
-from tests.servers.faultproxy import FaultProxy
 
 
 @pytest.fixture(scope="module")
@@ -99,19 +98,9 @@ class Background:
         The crawl process runs in a session of its own, so this walks the process tree
         instead of signalling one process group.
         """
-        import psutil
+        from tests.faults.serving import kill_tree
 
-        try:
-            tree = [psutil.Process(self.proc.pid)]
-            tree += tree[0].children(recursive=True)
-        except psutil.NoSuchProcess:
-            tree = []
-        for process in reversed(tree):  # children first, so none is re-parented and missed
-            try:
-                process.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(tree, timeout=30)
+        kill_tree(self.proc.pid)
         self.proc.wait(timeout=30)
 
     def crawl_pid(self, timeout: float = 30) -> int:
