@@ -109,7 +109,15 @@ def run(args) -> int:
             for kind, samples in (result.record.get("error_samples") or {}).items():
                 for sample in samples[:2]:
                     print(f"{'':<20} {kind}: {sample}")
-    return 1 if any(r.outcome in ("failed", "crashed") for r in results) else 0
+    if any(r.outcome in ("failed", "crashed") for r in results):
+        return 1
+    if outage is not None:
+        # nothing was lost (the spool holds it), but the store is not working: say so, exit non-zero
+        waiting = sum(r.counts.get("store_spool_pending", 0) for r in results)
+        print(f"archiver: storage error: {mask(str(outage))}; {waiting} object(s) wait in the spool "
+              f"({loaded.settings.storage.spool_dir}) and are uploaded by the next run", file=sys.stderr)
+        return 3
+    return 0
 
 
 

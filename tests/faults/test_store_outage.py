@@ -80,8 +80,11 @@ def test_store_down_at_the_start_crawls_into_the_spool(own_s3, site, write_confi
         first = cli("crawl", "--config", config, env=own_s3.env())
     finally:
         own_s3.start()
-    assert first.returncode == 0, first.stderr
+    # nothing is lost, but a store that does not answer is an error the user must see
+    assert first.returncode == 3, first.stderr
     assert "archiver: warning: the store is unavailable" in first.stderr and "spool" in first.stderr
+    last = first.stderr.strip().splitlines()[-1]
+    assert last.startswith("archiver: storage error: ") and "wait in the spool" in last
     assert site.hits(news.articles[0].path), "the crawl went ahead"
     site.clear_log()
     cli("crawl", "--config", config, env=own_s3.env(), check=True)
