@@ -40,6 +40,7 @@ from crawler.store import StoreError, check_before_run, open_store
 log = logging.getLogger("crawler.run")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_STORE = 0, 1, 2, 3
+MIN_DELAY = 0.001
 CLOSE_REASON_OUTCOME = {
     "closespider_timeout": "timed_out",
     "memusage_exceeded": "out_of_memory",
@@ -77,7 +78,10 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "ROBOTSTXT_OBEY": source.obey_robots,
         "CONCURRENT_REQUESTS": max(16, source.concurrency * 2),
         "CONCURRENT_REQUESTS_PER_DOMAIN": source.concurrency,
-        "DOWNLOAD_DELAY": source.delay,
+        # Scrapy 2.19 with no delay sends every queued request of a host at once, whatever
+        # the concurrency (it counts a transfer only once its coroutine has started); a
+        # millisecond delay makes it take them one by one, so `concurrency` holds
+        "DOWNLOAD_DELAY": max(source.delay, MIN_DELAY),
         "DOWNLOAD_DELAY_JITTER": 0.5 if source.delay > 0 else 0.0,
         "AUTOTHROTTLE_ENABLED": source.autothrottle,
         "AUTOTHROTTLE_START_DELAY": source.delay,

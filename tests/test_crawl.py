@@ -162,3 +162,32 @@ def test_feeds_and_sitemaps_alone_reach_every_article(site, file_target, write_c
     assert fed == {site.url + a.path for a in news.articles[:20]}  # the feed lists the latest 20
     run = read_json(store, keys_under(store, "runs/maps/")[0])
     assert run["counts"]["sitemaps_parsed"] == 4 and run["outcome"] == "ok"
+
+
+def test_concurrency_per_host_holds_even_without_a_delay(site, file_target, write_config, cli):
+    import threading
+    import time as clock
+
+    news = sitegen.build(8, seed=11)
+    sitegen.serve(site, news)
+    lock, state = threading.Lock(), {"now": 0, "max": 0}
+
+    def slow(path, body):
+        def answer(req):
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            clock.sleep(0.3)  # the server is slow, so requests overlap if the crawler lets them
+            with lock:
+                state["now"] -= 1
+            req.send(200, body.encode())
+        return answer
+
+    for article in news.articles:
+        site.route(article.path, slow(article.path, sitegen.article_html(article)))
+    config = write_config([source("town", site.url, concurrency=2, delay=0, obey_robots=False,
+                                  articles=[r"/news/\d{4}/"])],
+                          file_target.storage)
+    cli("crawl", "--config", config, check=True)
+    assert len(keys_under(file_target.store, "clean/town/")) == 8
+    assert state["max"] == 2
