@@ -6,12 +6,22 @@ temp file + rename on disk, a single PUT with a checksum on S3, so a reader neve
 sees half an object.  Failures are raised as :class:`StoreError` with a ``kind``
 the caller can act on (``auth`` and ``no_bucket`` stop a run; ``unreachable``,
 ``throttled`` and ``io`` send pages to the spool).
+
+Besides plain writes, both stores offer compare-and-swap for small shared
+objects that several workers update (the incremental state, see
+:mod:`crawler.state`): ``get_versioned(key)`` returns the bytes and an opaque
+version token, ``swap(key, data, expected=token)`` writes only if the object is
+still at that version (``expected=None``: only if it does not exist yet) and
+returns the new token, or ``None`` when another writer came first.  On S3 this is
+a PUT with ``If-Match`` / ``If-None-Match: *``; in a folder, a lock file beside
+the object.
 """
 
 from __future__ import annotations
 
 import base64
 import errno
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -66,6 +76,9 @@ class Store(Protocol):
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]: ...
     def delete(self, key: str) -> None: ...
+    def get_versioned(self, key: str) -> tuple[bytes, str]: ...
+    def swap(self, key: str, data: bytes, *, expected: Optional[str],
+             content_type: str = "application/json") -> Optional[str]: ...
     def check(self, *, write: bool = True) -> None: ...
     def describe(self) -> str: ...
 
@@ -91,6 +104,30 @@ def _require_safe(key: str) -> str:
     if not is_safe_key(key):
         raise ValueError(f"unsafe object key: {key!r}")
     return key
+
+
+def _write_temp(path: Path, data: bytes) -> str:
+    """Write ``data`` durably to a hidden temp file beside ``path``; returns its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return tmp
+
+
+def _version_token(data: bytes) -> str:
+    """A file's version for compare-and-swap: the MD5 of its bytes, as S3 makes ETags."""
+    return '"%s"' % hashlib.md5(data).hexdigest()  # noqa: S324 - a version tag, not security
 
 
 class FileStore:
@@ -127,13 +164,7 @@ class FileStore:
             return False
         tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            tmp = _write_temp(path, data)
             if if_absent:
                 try:
                     os.link(tmp, path)  # atomic create-if-absent
@@ -164,6 +195,39 @@ class FileStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.get(key)
+        return data, _version_token(data)
+
+    def swap(self, key: str, data: bytes, *, expected: Optional[str],
+             content_type: str = "application/json") -> Optional[str]:
+        path = self._path(key)
+        lock_path = path.with_name(f".{path.name}.lock")  # hidden: list() skips dot files
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(lock_path, "a+b") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when closed
+                try:
+                    current = _version_token(path.read_bytes())
+                except FileNotFoundError:
+                    current = None
+                if current != expected:
+                    return None
+                tmp = _write_temp(path, data)
+                os.replace(tmp, path)
+                tmp = None
+            return _version_token(data)
+        except OSError as exc:
+            kind = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "io"
+            raise StoreError(kind, f"cannot write {key} under {self.root}: {exc.strerror}") from None
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
     def delete(self, key: str) -> None:
         try:
@@ -286,14 +350,7 @@ class S3Store:
             metadata: Optional[dict[str, str]] = None, if_absent: bool = False) -> bool:
         from botocore.exceptions import ClientError
 
-        args = dict(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
-        if metadata:
-            args["Metadata"] = {k: v.encode("ascii", "backslashreplace").decode("ascii")
-                                for k, v in metadata.items()}
-        if self.checksums == "when_supported":
-            args["ChecksumAlgorithm"] = "SHA256"
-        else:  # older S3-compatible servers: the universally supported MD5 check
-            args["ContentMD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
+        args = self._put_args(key, data, content_type, metadata)
         if if_absent:
             args["IfNoneMatch"] = "*"
         try:
@@ -307,12 +364,53 @@ class S3Store:
         except Exception as exc:  # noqa: BLE001
             raise _s3_error(exc, f"PUT {key}", self.describe()) from None
 
+    def _put_args(self, key: str, data: bytes, content_type: str, metadata: Optional[dict] = None) -> dict:
+        args = dict(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+        if metadata:
+            args["Metadata"] = {k: v.encode("ascii", "backslashreplace").decode("ascii")
+                                for k, v in metadata.items()}
+        if self.checksums == "when_supported":
+            args["ChecksumAlgorithm"] = "SHA256"
+        else:  # older S3-compatible servers: the universally supported MD5 check
+            args["ContentMD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
+        return args
+
+    def swap(self, key: str, data: bytes, *, expected: Optional[str],
+             content_type: str = "application/json") -> Optional[str]:
+        from botocore.exceptions import ClientError
+
+        args = self._put_args(key, data, content_type)
+        if expected is None:
+            args["IfNoneMatch"] = "*"
+        else:
+            args["IfMatch"] = expected
+        try:
+            return self.client.put_object(**args)["ETag"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            # 412: another writer came first; 409: a concurrent conditional write (AWS);
+            # 404: If-Match on an object that was deleted meanwhile (AWS, moto)
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409",
+                        "NoSuchKey", "404"):
+                return None
+            raise _s3_error(exc, f"PUT {key}", self.describe()) from None
+        except Exception as exc:  # noqa: BLE001
+            raise _s3_error(exc, f"PUT {key}", self.describe()) from None
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        return self._get(key, versioned=True)
+
     def get(self, key: str) -> bytes:
+        return self._get(key, versioned=False)
+
+    def _get(self, key: str, *, versioned: bool):
         from botocore.exceptions import ClientError
 
         name = self._key(key)  # an unsafe key is a ValueError, not a store failure
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=name)["Body"].read()
+            answer = self.client.get_object(Bucket=self.bucket, Key=name)
+            data = answer["Body"].read()
+            return (data, answer["ETag"]) if versioned else data
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise KeyNotFound(key) from None
