@@ -175,6 +175,23 @@ class CoordinationSettings(_Model):
         return mask(self.redis_url)
 
 
+class RevisitSettings(_Model):
+    """How often pages already archived are checked again (see crawler.revisit)."""
+
+    recent_days: float = Field(default=7, ge=0)
+    recent_every: str = "0"       # 0: every run
+    old_every: str = "1d"
+    known_pages: bool = True
+
+    @field_validator("recent_every", "old_every", mode="before")
+    @classmethod
+    def _check_every(cls, v) -> str:
+        from crawler.revisit import parse_duration
+
+        parse_duration(v)
+        return str(v)
+
+
 class SourceSettings(_Model):
     name: str
     start_urls: list[str] = Field(default_factory=list)
@@ -197,6 +214,11 @@ class SourceSettings(_Model):
     autothrottle: bool = True
     download_timeout: float = Field(default=30.0, gt=0, le=600)
     retries: int = Field(default=2, ge=0, le=10)
+    # a 429/503 asking for a longer wait than this (seconds) ends this run's visits to the host
+    max_retry_after: float = Field(default=300, ge=0, le=86400)
+    # incremental crawling: conditional requests and the revisit policy
+    conditional_requests: bool = True
+    revisit: RevisitSettings = Field(default_factory=RevisitSettings)
     # bounds
     max_pages: int = Field(default=5000, ge=1)
     max_run_seconds: int = Field(default=3600, ge=1)
@@ -431,6 +453,8 @@ def _model_for(parent: tuple) -> type[BaseModel] | None:
     """The model whose keys live at ``parent`` (for "did you mean")."""
     if parent == ():
         return Settings
+    if parent and parent[-1] == "revisit":
+        return RevisitSettings
     if parent == ("storage",):
         return StorageSettings
     if len(parent) >= 2 and parent[0] in ("sources", "defaults") and parent[-1] == "extract":

@@ -18,6 +18,7 @@ from crawler.extract import ExtractOptions
 from crawler.extraction.rules import RuleSet
 from crawler.netscope import ScopePolicy
 from crawler.secrets import mask
+from crawler.state import SourceState
 
 log = logging.getLogger(__name__)
 MAX_SAMPLES = 5
@@ -50,6 +51,7 @@ class CrawlContext:
     extract_workers: int = 0
     max_document_bytes: int = 50 * 1024 * 1024
     progress_file: Optional[Path] = None
+    state: Optional[SourceState] = None      # incremental state (None: fetch and store everything)
     counts: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     samples: dict = field(default_factory=lambda: defaultdict(list))
@@ -68,6 +70,15 @@ class CrawlContext:
         if len(self.samples[kind]) < MAX_SAMPLES:
             self.samples[kind].append(mask(message)[:500])
         log.info("%s: %s", kind, mask(message))
+
+    def note_state_save(self, report) -> None:
+        """Count a :class:`crawler.state.SaveReport` (checkpoint or final save)."""
+        if report.written:
+            self.counts["state_shards_written"] += report.written
+        if report.conflicts:
+            self.counts["state_conflicts_merged"] += report.conflicts
+        for message in report.errors:
+            self.error("state_save", message)
 
     def snapshot(self) -> dict:
         counts = dict(self.counts)

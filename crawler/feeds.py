@@ -27,8 +27,9 @@ class FeedError(ValueError):
 @dataclass(frozen=True)
 class Entry:
     url: str
-    lastmod: Optional[str] = None  # ISO 8601 text as published
+    lastmod: Optional[str] = None  # a sitemap's <lastmod> (when the page last changed), as written
     title: Optional[str] = None
+    published: Optional[str] = None  # publication date (news sitemap, RSS pubDate, Atom published/updated)
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,12 @@ def parse(body: bytes, base_url: str, *, limit: int = MAX_XML_BYTES) -> Parsed:
             if not loc:
                 continue
             lastmod = _text(_child(item, "lastmod"))
-            title = None
+            title = published = None
             news = _child(item, "news")
-            if news is not None:  # Google News sitemap
-                lastmod = lastmod or _text(_child(news, "publication_date"))
+            if news is not None:  # Google News sitemap: a publication date is not a modification date
+                published = _text(_child(news, "publication_date"))
                 title = _text(_child(news, "title"))
-            entries.append(Entry(urljoin(base_url, loc), lastmod, title))
+            entries.append(Entry(urljoin(base_url, loc), lastmod, title, published))
         return Parsed(kind, entries)
     if kind in ("rss", "rdf"):
         channel = _child(root, "channel")
@@ -117,7 +118,7 @@ def parse(body: bytes, base_url: str, *, limit: int = MAX_XML_BYTES) -> Parsed:
             if not link:
                 continue
             date = _text(_child(item, "pubdate")) or _text(_child(item, "date")) or _text(_child(item, "updated"))
-            entries.append(Entry(urljoin(base_url, link), date, _text(_child(item, "title"))))
+            entries.append(Entry(urljoin(base_url, link), None, _text(_child(item, "title")), date))
         return Parsed("rss", entries)
     if kind == "feed":
         for item in root:
@@ -131,6 +132,6 @@ def parse(body: bytes, base_url: str, *, limit: int = MAX_XML_BYTES) -> Parsed:
             if not href:
                 continue
             date = _text(_child(item, "updated")) or _text(_child(item, "published"))
-            entries.append(Entry(urljoin(base_url, href), date, _text(_child(item, "title"))))
+            entries.append(Entry(urljoin(base_url, href), None, _text(_child(item, "title")), date))
         return Parsed("atom", entries)
     raise FeedError(f"unknown document type <{kind}>: expected rss, feed, urlset or sitemapindex")

@@ -5,6 +5,14 @@ storage calls run in a thread pool and extraction in a process pool (when
 ``extract_workers`` > 0), so the reactor keeps fetching while pages are written
 and extracted.
 
+With incremental state (:mod:`crawler.state`): bytes identical to what the URL
+gave last time store and extract nothing; bytes another URL already stored are
+not stored again; an article whose normalized text is unchanged gets no new
+clean object, and a changed one a new version linked to the previous one
+(:mod:`crawler.versions`).  The state is noted only once the objects are
+stored or spooled, and checkpointed to the store every ``CHECKPOINT_SECONDS``.
+A catalog row names only the objects the page stored.
+
 Template learning: the source's model is loaded at the start, learns from the
 block fingerprints every extraction returns, and is stored at the end.  While
 the model knows fewer than a handful of pages (a new source), the first
@@ -18,19 +26,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Optional
 
-from crawler import catalog, keys
+from crawler import catalog, keys, versions
 from crawler.archive import FatalStoreError
 from crawler.extract import Article, page_fingerprints, timed_extract
-from crawler.records import FetchedPage, clean_record, raw_meta, to_json
+from crawler.netscope import host_in_scope
+from crawler.records import FetchedPage, clean_record, iso, raw_meta, to_json
 from crawler.template_merge import save_shared, snapshot
 from crawler.template_state import TemplateLearner, load_model, save_model
 
 log = logging.getLogger(__name__)
 
 HOLD_SECONDS = 5.0  # the longest a new source's first pages wait for the template to be learned
+CHECKPOINT_SECONDS = 60.0
+ARCHIVED = ("stored", "exists", "spooled")  # outcomes after which the state may point at the object
 
 
 def _extraction_context():
@@ -46,6 +59,16 @@ def _extraction_context():
     return multiprocessing.get_context("spawn")
 
 
+@dataclass
+class Written:
+    """What storing one object (and its companions) did."""
+
+    key: str
+    outcome: str                      # stored | exists | spooled | lost
+    outcomes: list                    # of every object written (for the catalog row)
+    row: Optional[dict] = None        # the page's catalog row, when a raw page was stored
+
+
 class ArchivePipeline:
     def __init__(self, crawler):
         self.crawler = crawler
@@ -59,6 +82,11 @@ class ArchivePipeline:
         self.released = False
         self._release_timer = None
         self._release_task = None
+        self._last_checkpoint = time.monotonic()
+        self._checkpointing = False
+        # pages are processed concurrently: one raw PUT per content, one version decision per article
+        self._raw_writes: dict[str, asyncio.Future] = {}
+        self._article_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -81,11 +109,11 @@ class ArchivePipeline:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=False)
 
-    async def _put(self, key: str, data: bytes, content_type: str) -> str:
+    async def _put(self, key: str, data: bytes, content_type: str, *, if_absent: bool = False) -> str:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                self.io, lambda: self.ctx.archiver.put(key, data, content_type=content_type))
+                self.io, lambda: self.ctx.archiver.put(key, data, content_type=content_type, if_absent=if_absent))
         except FatalStoreError as exc:
             if self.ctx.fatal is None:
                 self.ctx.fatal = str(exc)
@@ -135,21 +163,23 @@ class ArchivePipeline:
         return key
 
     async def process_item(self, page: FetchedPage):
-        ctx = self.ctx
+        ctx, state = self.ctx, self.ctx.state
         sha = keys.sha256_hex(page.body)
-        raw_key = keys.raw_key(page.source, page.url, page.fetched_at, sha, page.content_type)
-        meta = raw_meta(page, raw_key=raw_key, sha256=sha, run_id=ctx.run_id)
-        meta_bytes = to_json(meta)
-        outcome = await self._put(raw_key, page.body, page.content_type or "application/octet-stream")
-        meta_outcome = await self._put(keys.meta_key(raw_key), meta_bytes, "application/json")
-        ctx.count("raw_archived" if outcome in ("stored", "exists") else f"raw_{outcome}")
-        outcomes = [outcome, meta_outcome]
-        row = catalog.page_row(meta, meta_bytes)
-        if ctx.warc is not None:
-            row["warc_key"] = await self._record_warc(page, raw_key)
+        known = state.url(page.url) if state is not None else None
+        if known and known.get("sha") == sha and known.get("raw"):
+            # the very bytes this URL gave last time: nothing to store, nothing to extract
+            state.record_unchanged(page.url, at=page.fetched_at, status=page.status, headers=page.headers)
+            ctx.count("raw_unchanged")
+            if page.is_article and known.get("article"):
+                state.link_article(page.url, known["article"], at=page.fetched_at)
+                ctx.count("articles_unchanged")
+            await self._checkpoint()
+            return page
+        raw = await self._store_raw(page, sha)
+        row, outcomes = raw.row, list(raw.outcomes)
         if page.is_article and self._hold(page):
             # a source's first pages wait until the template can be learned from them
-            self.held.append((page, raw_key, sha, row, outcomes))
+            self.held.append((page, raw.key, sha, row, outcomes))
             ctx.count("template_warmup_pages")
             if len(self.held) >= self.learner.warmup:
                 await self._release_held()
@@ -158,32 +188,129 @@ class ArchivePipeline:
                 self._release_timer = asyncio.get_running_loop().call_later(HOLD_SECONDS, self._release_later)
         else:
             if page.is_article:
-                await self._archive_clean(page, raw_key, sha, row, outcomes)
+                row = await self._archive_clean(page, raw.key, sha, row, outcomes)
             self._finish_row(row, outcomes)
         ctx.write_progress()
+        await self._checkpoint()
         return page
 
-    async def _archive_clean(self, page: FetchedPage, raw_key: str, sha: str, row: dict, outcomes: list) -> None:
+    async def _store_raw(self, page: FetchedPage, sha: str) -> Written:
+        ctx = self.ctx
+        if ctx.state is None:
+            return await self._put_raw(page, sha)
+        while sha in self._raw_writes:  # another URL with exactly these bytes is being stored now
+            await asyncio.shield(self._raw_writes[sha])
+        existing = ctx.state.raw_for_sha(sha)
+        if existing:  # another URL already stored exactly these bytes
+            ctx.count("raw_duplicate")
+            written = Written(existing, "exists", [])
+        else:
+            self._raw_writes[sha] = asyncio.get_running_loop().create_future()
+            try:
+                written = await self._put_raw(page, sha)
+            finally:
+                self._raw_writes.pop(sha).set_result(None)
+        if written.outcome in ARCHIVED:
+            ctx.state.record_fetch(page.url, at=page.fetched_at, status=page.status, headers=page.headers,
+                                   sha=sha, raw=written.key)
+        return written
+
+    async def _put_raw(self, page: FetchedPage, sha: str) -> Written:
+        ctx = self.ctx
+        raw_key = keys.raw_key(page.source, page.url, page.fetched_at, sha, page.content_type)
+        meta = raw_meta(page, raw_key=raw_key, sha256=sha, run_id=ctx.run_id)
+        meta_bytes = to_json(meta)
+        outcome = await self._put(raw_key, page.body, page.content_type or "application/octet-stream",
+                                  if_absent=True)
+        # the sidecar of the first fetch of these bytes stays (a same-day repeat is not a new fetch)
+        meta_outcome = await self._put(keys.meta_key(raw_key), meta_bytes, "application/json", if_absent=True)
+        ctx.count("raw_archived" if outcome in ("stored", "exists") else f"raw_{outcome}")
+        if outcome == meta_outcome == "exists":
+            # stored by an earlier run the state never heard of (killed before saving it): its
+            # catalog row names them; a row of ours would describe a sidecar we did not write
+            return Written(raw_key, outcome, [])
+        row = catalog.page_row(meta, meta_bytes)
+        if ctx.warc is not None:
+            row["warc_key"] = await self._record_warc(page, raw_key)
+        return Written(raw_key, outcome, [outcome, meta_outcome], row)
+
+    async def _archive_clean(self, page: FetchedPage, raw_key: str, sha: str, row: Optional[dict],
+                             outcomes: list) -> Optional[dict]:
+        """Extract the article; store a clean object when it is new or its text changed.  Returns the row."""
         ctx = self.ctx
         article = await self._extract(page)
         ctx.count(f"extraction_{article.status}")
         if article.status != "ok":
             ctx.error(f"extraction_{article.status}", f"{page.url}: {article.reason}")
-        # every article page gets its clean object, saying how extraction went
-        text_sha = keys.sha256_hex(article.text.encode("utf-8"))
-        clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha)
-        record = clean_record(page, article, raw_key=raw_key, raw_sha256=sha,
-                              content_sha256=text_sha, run_id=ctx.run_id)
-        clean_bytes = to_json(record)
-        outcome = await self._put(clean_key, clean_bytes, "application/json")
-        ctx.count("clean_archived" if outcome in ("stored", "exists") else f"clean_{outcome}")
+        identity = versions.article_url(
+            page.final_url, [versions.canonical_link(page.body, page.content_type), article.canonical_url],
+            in_scope=lambda host: host_in_scope(host, ctx.scope), entry_points=ctx.source.start_urls)
+        lock = self._article_locks.setdefault(identity, asyncio.Lock())
+        async with lock:  # the same article reached by two URLs at once: one decides after the other
+            stored = await self._version(page, article, identity, raw_key, sha)
+        if stored is None:
+            return row
+        key, record, data, outcome = stored
         outcomes.append(outcome)
-        catalog.add_clean(row, record, clean_bytes, clean_key)
+        if row is None:  # the raw bytes were stored earlier under another URL
+            return catalog.clean_row(record, data, key, origin="crawl", run_id=ctx.run_id)
+        catalog.add_clean(row, record, data, key)
+        return row
 
-    def _finish_row(self, row: dict, outcomes: list) -> None:
+    async def _version(self, page: FetchedPage, article: Article, identity: str, raw_key: str,
+                       sha: str) -> Optional[tuple]:
+        """New version or not; ``(key, record, bytes, outcome)`` when a clean object was written."""
+        ctx, state = self.ctx, self.ctx.state
+        text_sha = keys.sha256_hex(article.text.encode("utf-8"))
+        fp = versions.fingerprint(article.title, article.text)
+        history = (state.article(identity) or {}).get("versions", []) if state is not None else []
+        change = versions.next_version(history, fp, ok=article.status == "ok")
+        if state is not None:
+            state.link_article(page.url, identity, at=page.fetched_at, published=article.published)
+        if not change.store:
+            ctx.count(f"articles_{change.kind}")  # checked: unchanged, or a bad extraction kept the last version
+            return None
+        # every new article and every changed text gets its clean object, saying how extraction went
+        clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha)
+        if any(v.get("key") == clean_key for v in history):  # the text came back the same day
+            clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha, version=change.version)
+        record = clean_record(page, article, raw_key=raw_key, raw_sha256=sha, content_sha256=text_sha,
+                              run_id=ctx.run_id, version=change.version, previous_key=change.previous_key,
+                              article_url=identity, fingerprint=fp)
+        clean_bytes = to_json(record)
+        # if_absent: this very version (same URL, day and text) may be there from a run whose state
+        # was never saved; it stays as written and is taken into the history
+        outcome = await self._put(clean_key, clean_bytes, "application/json", if_absent=True)
+        ctx.count("clean_archived" if outcome in ("stored", "exists") else f"clean_{outcome}")
+        if outcome in ARCHIVED:
+            ctx.count(f"articles_{change.kind}")
+            if state is not None:
+                state.add_version(identity, {"v": change.version, "key": clean_key, "fp": fp,
+                                             "at": iso(page.fetched_at), "url": page.url, "raw": raw_key,
+                                             "ok": article.status == "ok"})
+        if outcome == "exists":
+            return None  # nothing written: no catalog row for it
+        return clean_key, record, clean_bytes, outcome
+
+    def _finish_row(self, row: Optional[dict], outcomes: list) -> None:
+        if row is None:  # nothing stored for this page
+            return
         row["write"] = catalog.write_outcome(outcomes)
         if self.ctx.catalog is not None:
             self.ctx.catalog.add(row)
+
+    async def _checkpoint(self) -> None:
+        """Write the state's changes now and then, so a killed run loses little of it."""
+        state = self.ctx.state
+        if state is None or self._checkpointing or time.monotonic() - self._last_checkpoint < CHECKPOINT_SECONDS:
+            return
+        self._checkpointing, self._last_checkpoint = True, time.monotonic()
+        try:
+            snaps = state.snapshot()
+            results = await asyncio.get_running_loop().run_in_executor(self.io, state.write, snaps)
+            self.ctx.note_state_save(state.apply(results))
+        finally:
+            self._checkpointing = False
 
     # -- template learning ------------------------------------------------------------
     def _hold(self, page: FetchedPage) -> bool:
@@ -219,7 +346,7 @@ class ArchivePipeline:
         self._use_template()
         self.ctx.counts["template_blocks"] = len(self.learner.template())
         for page, raw_key, sha, row, outcomes in held:
-            await self._archive_clean(page, raw_key, sha, row, outcomes)
+            row = await self._archive_clean(page, raw_key, sha, row, outcomes)
             self._finish_row(row, outcomes)
 
     def _learn(self, page: FetchedPage, article: Article) -> None:

@@ -82,7 +82,8 @@ def raw_meta(page: FetchedPage, *, raw_key: str, sha256: str, run_id: str) -> di
 
 def clean_record(page: FetchedPage, article: "Article", *, raw_key: str, raw_sha256: str,
                  content_sha256: str, run_id: str, version: int = 1,
-                 previous_key: Optional[str] = None) -> dict:
+                 previous_key: Optional[str] = None, article_url: Optional[str] = None,
+                 fingerprint: Optional[str] = None) -> dict:
     extraction = {
         "status": article.status,
         "reason": article.reason,
@@ -110,6 +111,8 @@ def clean_record(page: FetchedPage, article: "Article", *, raw_key: str, raw_sha
         "raw_key": raw_key,
         "raw_sha256": raw_sha256,
         "content_sha256": content_sha256,
+        "article_url": article_url or page.final_url,
+        "text_fingerprint": fingerprint,
         "version": version,
         "previous_key": previous_key,
         "run_id": run_id,

@@ -3,7 +3,8 @@
 Scrapy's reactor cannot restart, so every crawl gets its own process (the
 scheduler and ``archiver crawl`` start this module as a subprocess).  Steps:
 check the store (credentials, bucket) before fetching anything, replay the
-spool, crawl, write the run record ``runs/<source>/<run-id>.json``.
+spool, load the source's incremental state (:mod:`crawler.state`), crawl, save
+the state, write the run record ``runs/<source>/<run-id>.json``.
 
 Exit codes: 0 the run finished (ok, partial, interrupted, stopped by a limit),
 1 it failed, 2 configuration error, 3 the store refused us before the crawl.
@@ -35,6 +36,7 @@ from crawler.runlease import LeaseLost, keep_lease, lease_message
 from crawler.records import parse_iso, run_record, to_json
 from crawler.secrets import mask
 from crawler.spool import Spool
+from crawler.state import SourceState, StateError
 from crawler.store import StoreError, check_before_run, open_store
 
 log = logging.getLogger("crawler.run")
@@ -104,6 +106,7 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
         "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ScopeMiddleware": 50,
                                    "crawler.breaker.SiteBreakerMiddleware": 560,
+                                   "crawler.conditional.ConditionalGetMiddleware": 580,
                                    "crawler.redirects.RedirectLoopMiddleware": 610},
         "ARCHIVER_MAX_CONSECUTIVE_ERRORS": source.max_consecutive_errors,
         "TWISTED_DNS_RESOLVER": "crawler.middlewares.ScopedResolver",
@@ -137,7 +140,7 @@ def outcome_for(close_reason: str, ctx: CrawlContext) -> str:
     if fetched == 0 and (ctx.errors or ctx.counts.get("pages_failed")):
         return "failed"
     store = ctx.archiver.summary()
-    if ctx.counts.get("pages_failed") or store["spooled"] or store["lost"]:
+    if ctx.counts.get("pages_failed") or store["spooled"] or store["lost"] or ctx.errors.get("state_save"):
         return "partial"
     return "ok"
 
@@ -189,6 +192,13 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
         log.info("uploaded %d spooled objects from an earlier run", flushed)
     store_leftover_catalogs(archiver, storage.spool_dir, source.name, run_id)
     ctx.catalog = catalog.Journal(storage.spool_dir, source.name, run_id)
+    try:
+        ctx.state = SourceState.load(store, source.name)
+    except StateError as exc:  # crawling blind would store everything again as new versions
+        log.error("%s", exc)
+        return EXIT_FAILED, finish("failed", str(exc))
+    ctx.count("state_urls_known", len(ctx.state.urls))
+    ctx.count("state_articles_known", len(ctx.state.articles))
 
     if source.warc:
         from crawler.warc import WarcRecorder
@@ -223,6 +233,7 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
             ctx.counts["refused_" + key.rsplit("/", 1)[-1]] = value
     if ctx.counts.get("skipped_page_cap"):
         ctx.counts["page_cap_reached"] = 1
+    ctx.note_state_save(ctx.state.save())
     # the store may be back by now: try to empty the spool before recording
     if archiver.summary()["spool_pending"] and not ctx.fatal:
         try:
