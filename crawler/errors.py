@@ -32,6 +32,8 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
             return "redirect_loop", message
         if name == "SiteFailing":
             return "site_failing", message
+        if name == "HostBackedOff":
+            return "host_backoff", message
         if "max redirections" in lowered:
             return "too_many_redirects", message
         if "robots.txt" in message:

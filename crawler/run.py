@@ -107,7 +107,9 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ScopeMiddleware": 50,
                                    "crawler.breaker.SiteBreakerMiddleware": 560,
                                    "crawler.conditional.ConditionalGetMiddleware": 580,
-                                   "crawler.redirects.RedirectLoopMiddleware": 610},
+                                   "crawler.redirects.RedirectLoopMiddleware": 610,
+                                   # innermost: the last step before the network, the first after it
+                                   "crawler.politeness.PolitenessMiddleware": 990},
         "ARCHIVER_MAX_CONSECUTIVE_ERRORS": source.max_consecutive_errors,
         "TWISTED_DNS_RESOLVER": "crawler.middlewares.ScopedResolver",
         "ARCHIVER_SCOPE": ctx.scope,

@@ -2,8 +2,9 @@
 
 Static pages get ETag and Last-Modified and answer conditional requests with
 304; routes can be functions for redirects, slow, broken and hostile answers.
-Every request is logged (method, path, headers) so tests can assert what the
-crawler asked for.
+Every request is logged (method, path, headers, arrival time) so tests can
+assert what the crawler asked for and when; ``max_in_flight`` is the most
+requests the site was answering at once.
 
     site = SiteServer().start()
     site.page("/news/a/", "<html>...</html>")
@@ -120,6 +121,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         site: SiteServer = self.server.site
+        site._enter()
+        try:
+            self._answer(site)
+        finally:
+            site._leave()
+
+    def _answer(self, site: "SiteServer") -> None:
         path = urlsplit(self.path).path or "/"
         site._log(Logged(self.command, self.path, dict(self.headers.items()), time.time()))
         route = site.routes.get(self.path) or site.routes.get(path)
@@ -173,6 +181,8 @@ class SiteServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.routes: dict[str, Page | Callable[[Request], None]] = {}
         self.requests: list[Logged] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self.server = _Server((host, port), _Handler)
         self.server.site = self
@@ -202,6 +212,15 @@ class SiteServer:
         with self._lock:
             self.requests.append(entry)
 
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
     def hits(self, path: str) -> list[Logged]:
         with self._lock:
             return [r for r in self.requests if urlsplit(r.path).path == path or r.path == path]
@@ -209,6 +228,7 @@ class SiteServer:
     def clear_log(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = self.in_flight
 
     # -- lifecycle ------------------------------------------------------------------
     @property
