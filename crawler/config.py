@@ -180,7 +180,7 @@ class RevisitSettings(_Model):
 
     recent_days: float = Field(default=7, ge=0)
     recent_every: str = "0"       # 0: every run
-    old_every: str = "1d"
+    old_every: str = "0"          # e.g. 1d: articles older than recent_days at most daily
     known_pages: bool = True
 
     @field_validator("recent_every", "old_every", mode="before")

@@ -99,7 +99,7 @@ def _when(text: Optional[str]) -> Optional[datetime]:
 class Policy:
     recent_days: float = 7
     recent_every: timedelta = timedelta(0)
-    old_every: timedelta = timedelta(days=1)
+    old_every: timedelta = timedelta(0)
     known_pages: bool = True
 
     @classmethod
