@@ -27,7 +27,7 @@ class FeedError(ValueError):
 @dataclass(frozen=True)
 class Entry:
     url: str
-    lastmod: Optional[str] = None  # a sitemap's <lastmod> (when the page last changed), as written
+    lastmod: Optional[str] = None  # when the page last changed (sitemap <lastmod>, Atom <updated>), as written
     title: Optional[str] = None
     published: Optional[str] = None  # publication date (news sitemap, RSS pubDate, Atom published/updated)
 
@@ -131,7 +131,8 @@ def parse(body: bytes, base_url: str, *, limit: int = MAX_XML_BYTES) -> Parsed:
                     break
             if not href:
                 continue
-            date = _text(_child(item, "updated")) or _text(_child(item, "published"))
-            entries.append(Entry(urljoin(base_url, href), None, _text(_child(item, "title")), date))
+            updated, published = _text(_child(item, "updated")), _text(_child(item, "published"))
+            # Atom's <updated> is when the entry last changed
+            entries.append(Entry(urljoin(base_url, href), updated, _text(_child(item, "title")), published or updated))
         return Parsed("atom", entries)
     raise FeedError(f"unknown document type <{kind}>: expected rss, feed, urlset or sitemapindex")

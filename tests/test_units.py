@@ -100,7 +100,9 @@ def test_rss_atom_and_sitemaps():
             b'<news:news><news:publication_date>2026-11-01T10:00:00Z</news:publication_date>'
             b'<news:title>N</news:title></news:news></url></urlset>')
     entry = feeds.parse(news, "https://e.org/").entries[0]
-    assert (entry.url, entry.lastmod, entry.title) == ("https://e.org/n", "2026-11-01T10:00:00Z", "N")
+    # a publication date is not a modification date: taken as lastmod it would hide later edits
+    assert (entry.url, entry.lastmod, entry.published, entry.title) == ("https://e.org/n", None,
+                                                                        "2026-11-01T10:00:00Z", "N")
 
 
 def test_hostile_xml_refused():
