@@ -257,3 +257,28 @@ def test_feeds_and_sitemaps_go_first_and_a_link_back_does_not_take_the_start_pag
     urls = {r["url"] for r in clean_records(file_target.store)}
     assert site.url + only_listed.path in urls  # the start page was read at depth 0, its links followed
     assert len(urls) == len(news.articles) + 1
+
+
+def test_two_replicas_share_the_state_of_a_distributed_source(site, tmp_path, write_config, coordination):
+    """Feeds and sitemaps read by whichever replica, then an unchanged re-crawl by both: all 304."""
+    from tests.test_distributed_crawl import finish, start_replica
+
+    news = sitegen.serve(site, sitegen.build(12, seed=15))
+    target = make_target("seaweedfs", tmp_path)
+    config = write_config([town(site, distributed=True, feeds=[f"{site.url}/feed.xml"],
+                                sitemaps=[f"{site.url}/sitemap_index.xml"])], target.storage,
+                          coordination=coordination)
+    for fire in ("fire-1", "fire-2"):
+        site.clear_log()
+        finish([start_replica(config, "town", fire, target.env, tmp_path / f"{fire}-{i}") for i in range(2)])
+    store = target.store
+    assert {r["url"] for r in clean_records(store)} == {site.url + a.path for a in news.articles}
+    runs = [read_json(store, k) for k in keys_under(store, "runs/town/")]
+    second = [r for r in runs if r["distributed"]["crawl_id"] == "fire-2"]
+    assert len(second) == 2
+    # the second fire found every page in the state the two replicas of the first one wrote
+    pages = len(news.articles) + len(news.listing_pages)
+    assert all(r["counts"]["state_urls_known"] == pages + 3 for r in second)  # + feed, index, sitemap
+    assert sum(r["counts"].get("pages_fetched", 0) for r in second) == 0
+    assert sum(r["counts"].get("pages_not_modified", 0) for r in second) == pages  # each page once
+    assert all(r["counts"]["store_objects_stored"] == 0 for r in second)

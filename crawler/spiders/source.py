@@ -94,7 +94,9 @@ class SourceSpider(scrapy.Spider):
             req = self._doc_request(url, "sitemap", entry=True)
             if req is not None:
                 yield req
-        if self._docs_open:  # feeds and sitemaps first: their entries are queued before listings
+        # feeds and sitemaps first: their entries are queued before listings.  Not in a crawl shared
+        # with other replicas: another replica may read them (the shared queue orders them first)
+        if self._docs_open and self.crawler.settings.get("ARCHIVER_FRONTIER") is None:
             await maybe_deferred_to_future(self._docs_read)
         for url in self.source.start_urls:
             req = self._page_request(url, depth=0, priority=PRIO_START, via="start")
