@@ -136,7 +136,8 @@ def outcome_for(close_reason: str, ctx: CrawlContext) -> str:
         return "failed"
     if close_reason in CLOSE_REASON_OUTCOME:
         return CLOSE_REASON_OUTCOME[close_reason]
-    fetched = ctx.counts.get("pages_fetched", 0)
+    # a 304 is a page fetched too: the site answered, and we know we have it
+    fetched = ctx.counts.get("pages_fetched", 0) + ctx.counts.get("pages_not_modified", 0)
     if close_reason == "site_failing":
         return "partial" if fetched else "failed"
     if fetched == 0 and (ctx.errors or ctx.counts.get("pages_failed")):

@@ -56,11 +56,15 @@ def summary_line(result: RunResult) -> str:
     parts = [
         f"{result.source:<20} {result.outcome:<12}",
         f"fetched {c.get('pages_fetched', 0)}",
+        f"not modified {c.get('pages_not_modified', 0)}",
         f"raw {c.get('raw_archived', 0)}",
         f"clean {clean} (ok {c.get('extraction_ok', 0)}, empty {c.get('extraction_empty', 0)}, "
         f"failed {c.get('extraction_failed', 0)})",
         f"errors {sum(result.record.get('errors', {}).values())}",
     ]
+    changed = c.get("articles_changed", 0)
+    if changed:
+        parts.insert(-1, f"new versions {changed}")
     for name in ("spooled", "spool_flushed", "lost"):
         if c.get(f"store_{name}"):
             parts.append(f"{name.replace('_', ' ')} {c[f'store_{name}']}")
