@@ -111,7 +111,7 @@ def clean_record(page: FetchedPage, article: "Article", *, raw_key: str, raw_sha
         "raw_key": raw_key,
         "raw_sha256": raw_sha256,
         "content_sha256": content_sha256,
-        "article_url": article_url or page.final_url,
+        "article_url": mask(article_url or page.final_url),
         "text_fingerprint": fingerprint,
         "version": version,
         "previous_key": previous_key,

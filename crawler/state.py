@@ -45,6 +45,11 @@ when it is on the source's hosts, else the normalized URL)::
     checked    when its text was last compared
     urls       every URL that led to it
 
+Secrets never reach the state: URLs are stored (as keys and values) with
+:func:`crawler.secrets.mask` applied, as in every other stored record, and are
+looked up the same way.  A URL whose key shows a masked secret cannot be
+requested again from the state alone.
+
 Several writers: a shard is written with compare-and-swap (S3 ``If-Match`` /
 ``If-None-Match: *``, a lock file in a folder).  When another worker wrote the
 shard since we read it, we read theirs, merge our changed entries into it
@@ -54,15 +59,18 @@ versions) and try again, so no update is lost.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Optional
 
 from crawler.keys import check_component
+from crawler.secrets import MASK, mask, secret_values
 from crawler.store import KeyNotFound, Store, StoreError
 from crawler.urls import normalize_url
 
@@ -289,6 +297,7 @@ class SourceState:
         self.urls = Index(store, prefix + "urls/", "urls", source, merge_url)
         self.articles = Index(store, prefix + "articles/", "articles", source, merge_article)
         self._by_sha: dict[str, str] = {}
+        self.key = _masker()  # url -> the key it is stored under (secrets masked)
 
     @classmethod
     def load(cls, store: Store, source: str, *, threads: int = LOAD_THREADS) -> "SourceState":
@@ -338,7 +347,12 @@ class SourceState:
 
     # -- URLs
     def url(self, url: str) -> Optional[dict]:
-        return self.urls.get(url)
+        return self.urls.get(self.key(url))
+
+    @staticmethod
+    def requestable(key: str) -> bool:
+        """Can the URL stored under ``key`` be requested again (no secret was masked in it)?"""
+        return MASK not in key
 
     def raw_for_sha(self, sha: str) -> Optional[str]:
         """The key of a raw object already holding exactly these bytes, if any URL has one."""
@@ -347,8 +361,10 @@ class SourceState:
     def record_fetch(self, url: str, *, at: datetime, status: int, headers: dict, sha: str, raw: str,
                      kind: str = "page") -> dict:
         """A full answer whose bytes are now archived under ``raw``."""
+        url = self.key(url)
         old = self.urls.get(url) or {}
-        self._by_sha.setdefault(sha, raw)
+        if raw:
+            self._by_sha.setdefault(sha, raw)
         return self.urls.update(
             url, kind=kind, status=status, fails=None, checked=iso(at),
             changed=iso(at) if old.get("sha") != sha else old.get("changed", iso(at)),
@@ -358,23 +374,29 @@ class SourceState:
                          kind: str = "page") -> dict:
         """A 304, or a 200 with the bytes we already have."""
         changes = validators(headers or {})
-        return self.urls.update(url, kind=kind, status=status, fails=None, checked=iso(at), **changes)
+        return self.urls.update(self.key(url), kind=kind, status=status, fails=None, checked=iso(at), **changes)
 
     def record_failure(self, url: str, *, status: Optional[int], kind: str = "page") -> dict:
+        url = self.key(url)
         old = self.urls.get(url) or {}
         return self.urls.update(url, kind=old.get("kind", kind), status=status, fails=old.get("fails", 0) + 1)
 
+    def note_links(self, url: str, *, depth: int, pending: bool) -> dict:
+        """The depth a page was read at, and whether the page cap left some of its links unfollowed."""
+        return self.urls.update(self.key(url), depth=depth, pending=True if pending else None)
+
     # -- articles
     def article(self, article_url: str) -> Optional[dict]:
-        return self.articles.get(article_url)
+        return self.articles.get(self.key(article_url))
 
     def article_of(self, url: str) -> Optional[str]:
-        record = self.urls.get(url)
+        record = self.url(url)
         return record.get("article") if record else None
 
     def link_article(self, url: str, article_url: str, *, at: datetime,
                      published: Optional[str] = None) -> dict:
         """Note that ``url`` holds the article and that its text was compared at ``at``."""
+        url, article_url = self.key(url), self.key(article_url)
         if (self.urls.get(url) or {}).get("article") != article_url:
             self.urls.update(url, article=article_url)
         old = self.articles.get(article_url) or {}
@@ -383,8 +405,18 @@ class SourceState:
                                     urls=urls if url in urls else [*urls, url])
 
     def add_version(self, article_url: str, version: dict) -> dict:
+        article_url = self.key(article_url)
+        if version.get("url"):
+            version = {**version, "url": self.key(version["url"])}
         old = self.articles.get(article_url) or {}
         return self.articles.update(article_url, versions=[*old.get("versions", []), version])
+
+
+def _masker() -> Callable[[str], str]:
+    """``mask`` with the secret values of this process's environment read once, results cached."""
+    values = set(secret_values(os.environ))
+    env = {k: v for k, v in os.environ.items() if v in values}
+    return functools.lru_cache(maxsize=65536)(lambda url: mask(url, env))
 
 
 def validators(headers: dict) -> dict:
@@ -449,7 +481,7 @@ def article_history(store: Store, source: str, url: str) -> Optional[History]:
             return None
         return index.parse(index.key_of(name), data).get(key)
 
-    url = normalize_url(url)
+    url = mask(normalize_url(url))
     record = lookup(articles, url)
     if record is not None:
         return _history(url, record)

@@ -190,8 +190,8 @@ class SourceSpider(scrapy.Spider):
                       for url, record in due]
         queued = 0
         for _, url, depth, kind, via in sorted(batch, key=lambda t: t[0]):
-            if not host_in_scope(_host(url), self.ctx.scope):
-                continue
+            if not host_in_scope(_host(url), self.ctx.scope) or not self.state.requestable(url):
+                continue  # out of scope now, or stored with a secret masked: rediscovered, not revisited
             if kind == "sitemap":
                 req = self._make_doc_request(url, "sitemap", priority=PRIO_KNOWN)
             elif self._over_cap():
@@ -251,7 +251,7 @@ class SourceSpider(scrapy.Spider):
     def _note_links(self, url: str, depth: int) -> None:
         """Remember at which depth the page's links were followed, and whether the cap cut them."""
         if self.state is not None:
-            self.state.urls.update(url, depth=depth, pending=True if url in self._pending else None)
+            self.state.note_links(url, depth=depth, pending=url in self._pending)
 
     def _entries(self, response, kind: str):
         if self.state is not None:
