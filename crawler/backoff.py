@@ -1,9 +1,10 @@
 """Pure per-host backoff: how long to leave a host alone after it said "too many requests".
 
-A ``429 Too Many Requests`` or ``503 Service Unavailable`` pauses *the host*,
-not just the one URL: with a ``Retry-After`` header (seconds, or an HTTP date)
-for exactly that long; without one, exponentially (1 s, 2 s, 4 s ... up to
-``cap``) for each throttled answer in a row.  A wait longer than ``max_wait``
+A ``429 Too Many Requests`` (or a ``503`` with ``Retry-After``) pauses *the
+host*, not just the one URL: with a ``Retry-After`` header (seconds, or an HTTP
+date) for exactly that long; without one, exponentially (1 s, 2 s, 4 s ... up
+to ``cap``), one step per round: answers to requests that were already on the
+wire when the pause began do not lengthen it again.  A wait longer than ``max_wait``
 is not sat out: the host is left for the rest of the run.  Any other answer
 resets the count.  The clock is a parameter (monotonic seconds), so this is
 tested without sleeping.
@@ -54,11 +55,16 @@ class HostBackoff:
     given_up: set = field(default_factory=set)
 
     def throttled(self, host: str, now: float, retry_after: Optional[float]) -> Verdict:
-        n = self.strikes.get(host, 0) + 1
+        n = self.strikes.get(host, 0)
+        new_round = n == 0 or now >= self.until.get(host, 0.0)  # not an answer sent before the pause
+        if new_round:
+            n += 1
         self.strikes[host] = n
         if retry_after is not None and retry_after > self.max_wait:
             self.given_up.add(host)
             return Verdict(retry_after, True, retry_after)
+        if retry_after is None and not new_round:
+            return Verdict(self.until[host] - now, False)
         wait = retry_after if retry_after is not None else min(self.cap, self.base * 2 ** (n - 1))
         self.until[host] = max(self.until.get(host, 0.0), now + wait)
         return Verdict(self.until[host] - now, False, retry_after)

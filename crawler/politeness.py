@@ -10,13 +10,17 @@ the first after it), the Scrapy adapter of :mod:`crawler.backoff`:
   queued request to the network in one go, because requests only count as
   transferring once their download task starts, after the loop that checks
   the limit.
-* **Retry-After.** A 429 or 503 pauses the host: for ``Retry-After`` (seconds
-  or an HTTP date), else exponentially; the request is retried after the pause
-  within the source's ``retries``.  A request holding a permit waits out the
-  pause before it goes; requests already queued in the host's download slot
-  are held by the slot's own timer (the mechanism of ``DOWNLOAD_DELAY``), set
-  on the ``response_downloaded`` signal, which Scrapy sends before it frees the
-  slot for the next request.  Requests already on the wire cannot be recalled.
+* **Retry-After.** A 429, or a 503 with ``Retry-After``, pauses the host: for
+  ``Retry-After`` (seconds or an HTTP date), else (a bare 429) exponentially,
+  one step per round of throttled answers.  Scrapy's RetryMiddleware retries
+  the request within the source's ``retries`` (and the failure breaker sees
+  every attempt); the retry, like every request to the host, waits out the
+  pause.  A request holding a permit waits before it goes; requests already
+  queued in the host's download slot are held by the slot's own timer (the
+  mechanism of ``DOWNLOAD_DELAY``), set on the ``response_downloaded`` signal,
+  which Scrapy sends before it frees the slot for the next request.  Requests
+  already on the wire cannot be recalled.  A bare 503 is a server error, left
+  to the retries and the breaker (:mod:`crawler.breaker`).
 * **Giving up.** A host asking for a longer wait than ``max_retry_after`` is
   not requested again in this run (``host_backoff`` in the run record).
 """
@@ -28,7 +32,6 @@ import time
 from datetime import datetime, timezone
 
 from scrapy import signals
-from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -104,6 +107,8 @@ class PolitenessMiddleware:
             return
         asked = parse_retry_after(response.headers.get("Retry-After", b"").decode("latin-1") or None,
                                   datetime.now(timezone.utc))
+        if response.status == 503 and asked is None:
+            return  # a server error, not a request to slow down
         verdict = self.backoff.throttled(host, self.clock(), asked)
         request.meta[self.THROTTLED] = verdict
         if not verdict.give_up:
@@ -125,12 +130,7 @@ class PolitenessMiddleware:
                                            f"{verdict.asked:.0f}s, more than max_retry_after "
                                            f"({self.backoff.max_wait:.0f}s)")
             request.meta["dont_retry"] = True
-            return response
-        retry = get_retry_request(request, spider=self.crawler.spider, reason=f"http_{response.status}")
-        if retry is None:
-            request.meta["dont_retry"] = True  # retries used up: the answer goes to the spider as an error
-            return response
-        return retry
+        return response  # RetryMiddleware retries it; the retry waits for the pause here
 
     def _hold_slot(self, request, wait: float) -> None:
         """Keep requests already queued for the host in its download slot until the pause ends."""

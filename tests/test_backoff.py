@@ -38,6 +38,14 @@ def test_without_retry_after_the_pause_doubles_and_resets():
     assert backoff.throttled("a.example", 60.0, None).wait == 1
 
 
+def test_answers_already_on_the_wire_do_not_lengthen_the_round():
+    backoff = HostBackoff(base=1, cap=60)
+    assert backoff.throttled("a.example", 0.0, None).wait == 1
+    # three more 429s to requests sent before the pause began: still the first round
+    assert [round(backoff.throttled("a.example", t, None).wait, 3) for t in (0.1, 0.2, 0.3)] == [0.9, 0.8, 0.7]
+    assert backoff.throttled("a.example", 1.5, None).wait == 2  # after the pause: the next round
+
+
 def test_a_longer_wait_than_allowed_abandons_the_host_for_the_run():
     backoff = HostBackoff(max_wait=60)
     verdict = backoff.throttled("a.example", 0.0, 3600)
