@@ -9,6 +9,8 @@ Used by the fault tests after a store outage, a full disk or a killed crawl:
 * every run record is whole JSON;
 * every catalog file is whole JSON lines, and the objects its rows say were
   stored exist;
+* every incremental state shard (``state/<source>/urls|articles/<xx>.json``) is
+  whole and in the state format, and every article version it lists exists;
 * nothing else is in the store.
 """
 
@@ -31,6 +33,7 @@ class Audit:
     clean: dict = field(default_factory=dict)    # clean key -> record
     runs: dict = field(default_factory=dict)     # run key -> record
     catalog: dict = field(default_factory=dict)  # catalog key -> rows
+    state: dict = field(default_factory=dict)    # state shard key -> its entries
     problems: list = field(default_factory=list)
 
     def clean_per_url(self) -> Counter:
@@ -107,6 +110,8 @@ def audit(store) -> Audit:
                 json.loads(data)
             except ValueError:
                 out.problems.append(f"{key}: template model is not whole JSON")
+        elif key.startswith("state/"):
+            _state_object(out, key, data)
         else:
             out.problems.append(f"{key}: unexpected object")
     for raw_key in out.raw:
@@ -122,6 +127,14 @@ def audit(store) -> Audit:
     for key, record in out.clean.items():
         if record.get("raw_key") not in out.raw:
             out.problems.append(f"{key}: its raw object {record.get('raw_key')} is missing")
+    for key, entries in out.state.items():
+        if "/articles/" not in key:
+            continue
+        for article_url, record in entries.items():
+            for version in record.get("versions", []):
+                if version.get("key") not in out.clean:
+                    out.problems.append(f"{key}: version {version.get('v')} of {article_url} names "
+                                        f"{version.get('key')}, which is not in the store")
     stored = set(out.raw) | {k + ".meta.json" for k in out.raw} | set(out.clean)
     for key, rows in out.catalog.items():
         for row in rows:
@@ -129,3 +142,22 @@ def audit(store) -> Audit:
                 if row.get("write") == "stored" and obj not in stored:
                     out.problems.append(f"{key}: names {obj}, which is not in the store")
     return out
+
+
+_STATE_SHARD = re.compile(r"^state/[a-z0-9][a-z0-9_-]*/(?P<kind>urls|articles)/[0-9a-f]{2}\.json$")
+
+
+def _state_object(out: Audit, key: str, data: bytes) -> None:
+    m = _STATE_SHARD.match(key)
+    if m is None:
+        out.problems.append(f"{key}: unexpected object under state/")
+        return
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        out.problems.append(f"{key}: state shard is not whole JSON")
+        return
+    if doc.get("format") != 1 or doc.get("kind") != m["kind"] or not isinstance(doc.get("entries"), dict):
+        out.problems.append(f"{key}: not a {m['kind']} state shard")
+        return
+    out.state[key] = doc["entries"]
