@@ -117,12 +117,17 @@ def _write_temp(path: Path, data: bytes) -> str:
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
+        _discard(tmp)
+        raise
+    return tmp
+
+
+def _discard(tmp: Optional[str]) -> None:
+    if tmp is not None:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise
-    return tmp
 
 
 def _version_token(data: bytes) -> str:
@@ -178,14 +183,13 @@ class FileStore:
                 tmp = None
             return True
         except OSError as exc:
-            kind = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "io"
-            raise StoreError(kind, f"cannot write {key} under {self.root}: {exc.strerror}") from None
+            raise self._write_error(key, exc) from None
         finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            _discard(tmp)
+
+    def _write_error(self, key: str, exc: OSError) -> StoreError:
+        kind = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "io"
+        return StoreError(kind, f"cannot write {key} under {self.root}: {exc.strerror}")
 
     def get(self, key: str) -> bytes:
         try:
@@ -220,14 +224,9 @@ class FileStore:
                 tmp = None
             return _version_token(data)
         except OSError as exc:
-            kind = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "io"
-            raise StoreError(kind, f"cannot write {key} under {self.root}: {exc.strerror}") from None
+            raise self._write_error(key, exc) from None
         finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            _discard(tmp)
 
     def delete(self, key: str) -> None:
         try:

@@ -19,6 +19,7 @@ answer is parsed for nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from datetime import datetime, timezone
@@ -266,25 +267,25 @@ class SourceSpider(scrapy.Spider):
         self.ctx.count(f"{kind}s_parsed")
         return parsed
 
-    def parse_feed(self, response):
+    @contextlib.contextmanager
+    def _document(self, response, kind: str):
+        """The parsed feed or sitemap (None: 304 or unreadable); the document counts as read after."""
         try:
-            if response.status == 304:
-                return
-            parsed = self._entries(response, "feed")
+            yield None if response.status == 304 else self._entries(response, kind)
+        finally:
+            self._doc_closed()
+
+    def parse_feed(self, response):
+        with self._document(response, "feed") as parsed:
             if parsed is None:
                 return
             doc = state_key(response.request)
             for entry in parsed.entries:
                 yield from self._entry_request(entry.url, "feed", doc)
             self._note_links(doc, 0)
-        finally:
-            self._doc_closed()
 
     def parse_sitemap(self, response):
-        try:
-            if response.status == 304:
-                return
-            parsed = self._entries(response, "sitemap")
+        with self._document(response, "sitemap") as parsed:
             if parsed is None:
                 return
             doc = state_key(response.request)
@@ -299,8 +300,6 @@ class SourceSpider(scrapy.Spider):
                 # only a sitemap's <lastmod> says when a page changed (a feed's dates are publication dates)
                 yield from self._entry_request(entry.url, "sitemap", doc, lastmod=entry.lastmod)
             self._note_links(doc, 0)
-        finally:
-            self._doc_closed()
 
     def _entry_request(self, url: str, via: str, doc: str, lastmod: str | None = None):
         if not host_in_scope(_host(url), self.ctx.scope):
