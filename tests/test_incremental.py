@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -239,10 +240,15 @@ def test_the_page_cap_is_continued_by_the_next_run(site, file_target, write_conf
 def test_feeds_and_sitemaps_go_first_and_a_link_back_does_not_take_the_start_page(site, file_target,
                                                                                    write_config, cli):
     news = sitegen.serve(site, sitegen.build(12, seed=14))
-    # the sitemap is slow: the feed's articles (which link back to /news/) are parsed before it is read
+    # the sitemap answers only once a feed article has been answered: the feed's articles (which link
+    # back to /news/) are parsed while the sitemap is still being read
+    article_answered = threading.Event()
+    first = news.articles[0]
+    first_body = sitegen.article_html(first).encode()
+    site.route(first.path, lambda req: (req.send(200, first_body), article_answered.set()))
     sitemap = site.routes["/sitemaps/articles-1.xml"]
-    site.route("/sitemaps/articles-1.xml",
-               lambda req: (time.sleep(1.0), req.send(200, sitemap.body, sitemap.content_type)))
+    site.route("/sitemaps/articles-1.xml", lambda req: (article_answered.wait(20), time.sleep(0.3),
+                                                        req.send(200, sitemap.body, sitemap.content_type)))
     only_listed = sitegen.Article("/news/2026/11/only-on-the-listing/", "Only on the listing", "Luis Ortega",
                                   "2026-11-24T08:00:00+00:00", news.articles[0].paragraphs[:2])
     site.page(only_listed.path, sitegen.article_html(only_listed))
@@ -251,9 +257,9 @@ def test_feeds_and_sitemaps_go_first_and_a_link_back_does_not_take_the_start_pag
     config = write_config([town(site, feeds=[f"{site.url}/feed.xml"], sitemaps=[f"{site.url}/sitemap_index.xml"],
                                 max_depth=1)], file_target.storage)
     crawl(cli, config, file_target)
-    sitemap_answered = site.hits("/sitemaps/articles-1.xml")[0].time + 1.0
-    assert site.hits("/news/")[0].time > sitemap_answered                  # listings after the sitemaps
-    assert site.hits(news.articles[0].path)[0].time < sitemap_answered     # the feed's articles before
+    assert article_answered.is_set()  # the race was on
+    sitemap_asked = site.hits("/sitemaps/articles-1.xml")[0].time
+    assert site.hits("/news/")[0].time > site.hits(first.path)[0].time > sitemap_asked  # listings after
     urls = {r["url"] for r in clean_records(file_target.store)}
     assert site.url + only_listed.path in urls  # the start page was read at depth 0, its links followed
     assert len(urls) == len(news.articles) + 1
