@@ -412,6 +412,26 @@ class SourceState:
         return self.articles.update(article_url, versions=[*old.get("versions", []), version])
 
 
+def note_versions(store: Store, source: str, made: list[tuple[str, dict]]) -> SaveReport:
+    """Add clean versions made outside a crawl (``archiver re-extract``) to the source's state.
+
+    ``made`` holds ``(key, clean record)`` pairs.  Each version joins the history
+    of the article its page belongs to, so the next crawl compares with it and
+    numbers after it.
+    """
+    from crawler.versions import fingerprint
+
+    state = SourceState.load(store, source)
+    for key, record in made:
+        page = record.get("url") or record.get("final_url")
+        article = state.article_of(page) or record.get("article_url") or normalize_url(record["final_url"])
+        state.add_version(article, {"v": record["version"], "key": key,
+                                    "fp": fingerprint(record.get("title"), record.get("text")),
+                                    "at": record.get("fetched_at"), "url": page, "raw": record.get("raw_key"),
+                                    "ok": (record.get("extraction") or {}).get("status", "ok") == "ok"})
+    return state.save()
+
+
 def _masker() -> Callable[[str], str]:
     """``mask`` with the secret values of this process's environment read once, results cached."""
     values = set(secret_values(os.environ))

@@ -288,3 +288,28 @@ def test_two_replicas_share_the_state_of_a_distributed_source(site, tmp_path, wr
     assert sum(r["counts"].get("pages_fetched", 0) for r in second) == 0
     assert sum(r["counts"].get("pages_not_modified", 0) for r in second) == pages  # each page once
     assert all(r["counts"]["store_objects_stored"] == 0 for r in second)
+
+
+def test_a_crawl_after_a_re_extraction_continues_the_same_history(site, file_target, write_config, cli):
+    from tests.test_reextract import age_one_article
+
+    news = sitegen.serve(site, sitegen.build(2, seed=16))
+    config = write_config([town(site)], file_target.storage)
+    crawl(cli, config, file_target)
+    store = file_target.store
+    story = news.articles[0]
+    url = site.url + story.path
+    v1_key, _ = age_one_article(store, url)  # as if an older extractor had made version 1
+    cli("re-extract", "town", "--config", config, check=True)
+    history = article_history(store, "town", url)
+    assert [v.number for v in history.versions] == [1, 2]
+    v2_key = history.versions[1].key
+
+    story.paragraphs[0] = "An editor added this first paragraph after the story was re-extracted."
+    site.page(story.path, sitegen.article_html(story))
+    counts = crawl(cli, config, file_target)["counts"]
+    assert counts["articles_changed"] == 1
+    history = article_history(store, "town", url)
+    assert [v.number for v in history.versions] == [1, 2, 3]
+    v3 = read_json(store, history.versions[2].key)
+    assert v3["version"] == 3 and v3["previous_key"] == v2_key and history.versions[0].key == v1_key

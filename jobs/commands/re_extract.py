@@ -12,6 +12,7 @@ from crawler.context import extract_options
 from crawler.records import to_json
 from crawler.template_state import load_model
 from crawler.reextract import reextract
+from crawler.state import note_versions
 from jobs import archive_reader as reader
 from jobs import terminal
 from jobs.commands.common import add_config_arg, load, print_json, store_for
@@ -49,6 +50,7 @@ def reextract_source(store, settings_source, source: str, since, *, run_id: str,
     result = {"source": source, "articles": len(articles), "new_versions": [], "unchanged": 0,
               "not_better": [], "errors": [], "catalog_key": None}
     new_rows = []
+    made = []  # (key, record) of the versions written, for the incremental state
 
     def fetch(article):
         try:
@@ -78,6 +80,7 @@ def reextract_source(store, settings_source, source: str, since, *, run_id: str,
             if not dry_run:
                 store.put(outcome.key, data, content_type="application/json")
                 write = "stored"
+                made.append((outcome.key, outcome.record))
             new_rows.append(catalog.clean_row(outcome.record, data, outcome.key, origin="re-extract",
                                               run_id=run_id, write=write))
             result["new_versions"].append({"url": article.id, "version": outcome.record["version"],
@@ -86,6 +89,9 @@ def reextract_source(store, settings_source, source: str, since, *, run_id: str,
         key = keys.catalog_key(source, run_id, now)
         store.put(key, catalog.encode(new_rows), content_type="application/x-ndjson")
         result["catalog_key"] = key
+    if made:  # the next crawl compares with these versions and numbers after them
+        report = note_versions(store, source, made)
+        result["errors"].extend(report.errors)
     return result
 
 
