@@ -32,8 +32,11 @@ class Metrics:
         Info("archiver", "archiver build information", registry=r).info({"version": __version__})
         self.runs = Counter("archiver_runs", "Runs by outcome (skipped: not started, see the run record)",
                             ["source", "outcome"], registry=r)
-        self.pages_fetched = Counter("archiver_pages_fetched", "Pages fetched (HTTP responses received)",
+        self.pages_fetched = Counter("archiver_pages_fetched", "Pages fetched (HTTP responses received, 304 included)",
                                      ["source"], registry=r)
+        self.pages_not_modified = Counter("archiver_pages_not_modified",
+                                          "Pages that answered 304 Not Modified (nothing new to store)",
+                                          ["source"], registry=r)
         self.pages_archived = Counter("archiver_pages_archived", "Pages archived, raw and clean",
                                       ["source", "kind"], registry=r)
         self.pages_failed = Counter("archiver_pages_failed", "Pages that could not be fetched",
@@ -64,7 +67,8 @@ class Metrics:
         for name in names:
             for outcome in OUTCOMES:
                 self.runs.labels(name, outcome)
-            for counter in (self.pages_fetched, self.pages_failed, self.bytes_stored, self.spooled):
+            for counter in (self.pages_fetched, self.pages_not_modified, self.pages_failed, self.bytes_stored,
+                            self.spooled):
                 counter.labels(name)
             for kind in ("raw", "clean"):
                 self.pages_archived.labels(name, kind)
@@ -84,7 +88,8 @@ class Metrics:
         if outcome == "skipped":
             return
         counts = record.get("counts") or {}
-        self.pages_fetched.labels(source).inc(counts.get("pages_fetched", 0))
+        self.pages_fetched.labels(source).inc(counts.get("pages_fetched", 0) + counts.get("pages_not_modified", 0))
+        self.pages_not_modified.labels(source).inc(counts.get("pages_not_modified", 0))
         self.pages_archived.labels(source, "raw").inc(counts.get("raw_archived", 0))
         self.pages_archived.labels(source, "clean").inc(counts.get("clean_archived", 0))
         self.pages_failed.labels(source).inc(counts.get("pages_failed", 0))
