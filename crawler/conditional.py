@@ -49,8 +49,11 @@ class ConditionalGetMiddleware:
         if request.meta.get("archiver_kind") not in KINDS or request.meta.get("archiver_conditional"):
             return None  # not ours, or a redirect of a request that already carries them
         record = self.ctx.state.url(state_key(request))
-        headers = conditional_headers(record, request.meta.get("archiver_depth", 0),
-                                      known_pages=self.ctx.source.revisit.known_pages)
+        # with an incomplete state (a save failed half-way) a 304 could hide links to pages it lost
+        trust_links = self.ctx.source.revisit.known_pages and not self.ctx.state.incomplete
+        depth = request.meta.get("archiver_depth", 0)
+        follows_links = request.meta.get("archiver_kind") == "document" or depth < self.ctx.source.max_depth
+        headers = conditional_headers(record, depth, trust_links=trust_links, follows_links=follows_links)
         if headers:
             for name, value in headers.items():
                 request.headers[name] = value

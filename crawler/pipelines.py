@@ -274,9 +274,10 @@ class ArchivePipeline:
         clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha)
         if any(v.get("key") == clean_key for v in history):  # the text came back the same day
             clean_key = keys.clean_key(page.source, page.url, page.fetched_at, text_sha, version=change.version)
+        # without the state (the store was down at the start) the history is unknown: no number
         record = clean_record(page, article, raw_key=raw_key, raw_sha256=sha, content_sha256=text_sha,
-                              run_id=ctx.run_id, version=change.version, previous_key=change.previous_key,
-                              article_url=identity, fingerprint=fp)
+                              run_id=ctx.run_id, version=change.version if state is not None else None,
+                              previous_key=change.previous_key, article_url=identity, fingerprint=fp)
         clean_bytes = to_json(record)
         # if_absent: this very version (same URL, day and text) may be there from a run whose state
         # was never saved; it stays as written and is taken into the history

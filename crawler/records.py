@@ -81,7 +81,7 @@ def raw_meta(page: FetchedPage, *, raw_key: str, sha256: str, run_id: str) -> di
 
 
 def clean_record(page: FetchedPage, article: "Article", *, raw_key: str, raw_sha256: str,
-                 content_sha256: str, run_id: str, version: int = 1,
+                 content_sha256: str, run_id: str, version: Optional[int] = 1,
                  previous_key: Optional[str] = None, article_url: Optional[str] = None,
                  fingerprint: Optional[str] = None) -> dict:
     extraction = {

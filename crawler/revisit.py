@@ -172,16 +172,19 @@ def decide(url_record: Optional[dict], article: Optional[dict], *, now: datetime
     return Decision(False, "not_due")
 
 
-def conditional_headers(url_record: Optional[dict], depth: int, *, known_pages: bool = True) -> dict[str, str]:
+def conditional_headers(url_record: Optional[dict], depth: int, *, trust_links: bool = True,
+                        follows_links: bool = True) -> dict[str, str]:
     """Validators to send, or ``{}`` when a 304 would cost us links we still need.
 
     A 304 is not parsed for links; that is safe because known pages are revisited
-    from the state (:func:`due_known`).  With ``known_pages`` off only article
-    pages are asked conditionally, so listings are always read in full.
+    from the state (:func:`due_known`).  When that cannot be relied on
+    (``trust_links`` false: ``known_pages`` is off, or an earlier save left the
+    state incomplete) a page whose links are followed (``follows_links``: it is
+    read below ``max_depth``) is fetched in full.
     """
     if not url_record or url_record.get("pending"):
         return {}
-    if not known_pages and not url_record.get("article"):
+    if follows_links and not trust_links:
         return {}
     if depth < url_record.get("depth", depth):
         return {}  # reached closer to the start than last time: its links may now be followed

@@ -197,11 +197,20 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     ctx.catalog = catalog.Journal(storage.spool_dir, source.name, run_id)
     try:
         ctx.state = SourceState.load(store, source.name)
-    except StateError as exc:  # crawling blind would store everything again as new versions
-        log.error("%s", exc)
-        return EXIT_FAILED, finish("failed", str(exc))
-    ctx.count("state_urls_known", len(ctx.state.urls))
-    ctx.count("state_articles_known", len(ctx.state.articles))
+        ctx.count("state_urls_known", len(ctx.state.urls))
+        ctx.count("state_articles_known", len(ctx.state.articles))
+        if ctx.state.incomplete:
+            ctx.count("state_incomplete")
+            log.warning("an earlier run could not save all of its state: listings, feeds and sitemaps are "
+                        "read in full this time")
+    except StateError as exc:
+        if not exc.unavailable:  # a damaged state object: crawling blind would repeat every version
+            log.error("%s", exc)
+            return EXIT_FAILED, finish("failed", str(exc))
+        # the store is down: nothing is lost by crawling into the spool, but without the state
+        # every page is fetched and stored in full and versions are not numbered
+        ctx.error("state_unavailable", str(exc))
+        log.warning("the incremental state cannot be read (%s): this run fetches and spools every page", exc)
 
     if source.warc:
         from crawler.warc import WarcRecorder
@@ -236,7 +245,8 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
             ctx.counts["refused_" + key.rsplit("/", 1)[-1]] = value
     if ctx.counts.get("skipped_page_cap"):
         ctx.counts["page_cap_reached"] = 1
-    ctx.note_state_save(ctx.state.save())
+    if ctx.state is not None:
+        ctx.note_state_save(ctx.state.save())
     # the store may be back by now: try to empty the spool before recording
     if archiver.summary()["spool_pending"] and not ctx.fatal:
         try:

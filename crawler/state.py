@@ -50,6 +50,16 @@ Secrets never reach the state: URLs are stored (as keys and values) with
 looked up the same way.  A URL whose key shows a masked secret cannot be
 requested again from the state alone.
 
+A save can fail half-way (a full disk, an outage): some shards written, some
+not.  Then a listing's record may say "unchanged since ETag X" while the
+records of the articles it links to are gone, and a 304 would hide them for
+good.  So before a run first writes state it stores a marker
+``state/<source>/saving/<token>.json`` and removes it only after a complete
+save.  A run that finds a marker loads the state as ``incomplete``: it trusts
+it for article pages only (listings, feeds and sitemaps are read in full, see
+:func:`crawler.revisit.conditional_headers`), and once its own save is
+complete it removes the markers it found.
+
 Several writers: a shard is written with compare-and-swap (S3 ``If-Match`` /
 ``If-None-Match: *``, a lock file in a folder).  When another worker wrote the
 shard since we read it, we read theirs, merge our changed entries into it
@@ -64,6 +74,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -83,7 +94,15 @@ LOAD_THREADS = 16
 
 
 class StateError(Exception):
-    """The state could not be read or written (the message names the object)."""
+    """The state could not be read or written (the message names the object).
+
+    ``unavailable``: the store could not be reached (the state may be fine);
+    otherwise a state object is damaged.
+    """
+
+    def __init__(self, message: str, *, unavailable: bool = False):
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 def state_prefix(source: str) -> str:
@@ -180,7 +199,7 @@ class Index:
         except KeyNotFound:
             return {}, None
         except StoreError as exc:
-            raise StateError(f"cannot read {key}: {exc}") from None
+            raise StateError(f"cannot read {key}: {exc}", unavailable=True) from None
         return self.parse(key, data), version
 
     def parse(self, key: str, data: bytes) -> dict:
@@ -298,16 +317,26 @@ class SourceState:
         self.articles = Index(store, prefix + "articles/", "articles", source, merge_article)
         self._by_sha: dict[str, str] = {}
         self.key = _masker()  # url -> the key it is stored under (secrets masked)
+        self.marker = f"{prefix}saving/{secrets.token_hex(8)}.json"  # ours, while a save is not complete
+        self._marked = False
+        self.stale: list[str] = []             # markers of saves that did not complete, found at load
+
+    @property
+    def incomplete(self) -> bool:
+        """An earlier save did not complete: the state may lack records its other records rely on."""
+        return bool(self.stale)
 
     @classmethod
     def load(cls, store: Store, source: str, *, threads: int = LOAD_THREADS) -> "SourceState":
         state = cls(store, source)
         try:
+            state.stale = [o.key for o in store.list(state_prefix(source) + "saving/")]
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="state") as pool:
                 state.urls.load(pool)
                 state.articles.load(pool)
         except StoreError as exc:
-            raise StateError(f"cannot read the state under {state_prefix(source)}: {exc}") from None
+            raise StateError(f"cannot read the state under {state_prefix(source)}: {exc}",
+                             unavailable=True) from None
         for _, record in state.urls.items():
             if record.get("sha") and record.get("raw"):
                 state._by_sha.setdefault(record["sha"], record["raw"])
@@ -317,16 +346,30 @@ class SourceState:
     def snapshot(self) -> list[tuple[Index, ShardWrite]]:
         return [(index, snap) for index in (self.urls, self.articles) for snap in index.snapshot()]
 
-    @staticmethod
-    def write(snaps: list[tuple[Index, ShardWrite]], pool: Optional[ThreadPoolExecutor] = None
+    def write(self, snaps: list[tuple[Index, ShardWrite]], pool: Optional[ThreadPoolExecutor] = None
               ) -> list[tuple[Index, WriteResult]]:
+        """Write the snapshots (any thread); nothing is written unless the save marker could be."""
+        error = self._mark()
+        if error is not None:
+            return [(index, WriteResult(snap.name, None, None, 0, snap.dirty, error)) for index, snap in snaps]
         if pool is None:
             return [(index, index.write(snap)) for index, snap in snaps]
         futures = [(index, pool.submit(index.write, snap)) for index, snap in snaps]
         return [(index, f.result()) for index, f in futures]
 
-    @staticmethod
-    def apply(results: list[tuple[Index, WriteResult]]) -> SaveReport:
+    def _mark(self) -> Optional[str]:
+        if self._marked:
+            return None
+        try:
+            doc = {"format": STATE_FORMAT, "kind": "saving", "source": self.source,
+                   "at": iso(datetime.now(timezone.utc))}
+            self.store.put(self.marker, json.dumps(doc).encode(), content_type="application/json")
+        except StoreError as exc:
+            return f"cannot begin saving the state ({self.marker}): {exc}"
+        self._marked = True
+        return None
+
+    def apply(self, results: list[tuple[Index, WriteResult]]) -> SaveReport:
         report = SaveReport()
         for index, result in results:
             index.apply(result)
@@ -334,12 +377,26 @@ class SourceState:
         return report
 
     def save(self, *, threads: int = LOAD_THREADS) -> SaveReport:
-        """Write every changed shard now (compare-and-swap, merging on conflict)."""
+        """Write every changed shard now (compare-and-swap, merging on conflict).
+
+        After a complete save, the save markers (ours, and those found at load,
+        which this run has healed by reading listings and feeds in full) are removed.
+        """
         snaps = self.snapshot()
-        if not snaps:
-            return SaveReport()
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="state") as pool:
-            return self.apply(self.write(snaps, pool))
+        report = SaveReport()
+        if snaps:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="state") as pool:
+                report = self.apply(self.write(snaps, pool))
+        if not report.errors and not self.dirty:  # everything this run learnt is stored
+            for key in ([self.marker] if self._marked else []) + self.stale:
+                try:
+                    self.store.delete(key)
+                except StoreError as exc:
+                    report.errors.append(f"cannot remove {key}: {exc}")
+                    break
+            else:
+                self._marked, self.stale = False, []
+        return report
 
     @property
     def dirty(self) -> bool:
@@ -422,6 +479,7 @@ def note_versions(store: Store, source: str, made: list[tuple[str, dict]]) -> Sa
     from crawler.versions import fingerprint
 
     state = SourceState.load(store, source)
+    state.stale = []  # not healed by this (no listing was read): markers of other runs stay
     for key, record in made:
         page = record.get("url") or record.get("final_url")
         article = state.article_of(page) or record.get("article_url") or normalize_url(record["final_url"])

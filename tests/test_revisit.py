@@ -112,9 +112,11 @@ def test_conditional_headers_only_when_a_304_costs_nothing():
     assert conditional_headers({**record, "pending": True}, 1) == {}  # the page cap cut its links
     assert conditional_headers(None, 1) == {}
     assert conditional_headers({"depth": 1}, 1) == {}  # no validators
-    # without revisits of known pages a 304 listing would hide its links: only articles go conditional
-    assert conditional_headers(record, 1, known_pages=False) == {}
-    assert conditional_headers({**record, "article": "http://x/a/"}, 1, known_pages=False)
+    # when known pages are not revisited (or the state is incomplete) a 304 would hide links:
+    # only pages whose links are not followed (at max_depth) go conditional
+    assert conditional_headers(record, 1, trust_links=False) == {}
+    assert conditional_headers({**record, "article": "http://x/a/"}, 1, trust_links=False) == {}
+    assert conditional_headers(record, 1, trust_links=False, follows_links=False)
 
 
 def test_due_known_picks_due_pages_most_overdue_first():

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from crawler.state import SourceState, StateError, article_history, merge_article, shard_name
+from tests.conftest import keys_under
 from crawler.store import KeyNotFound
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -130,3 +131,54 @@ def test_merge_article_keeps_every_version_in_order():
     assert [v["key"] for v in merged["versions"]] == ["k1", "k3", "k2"]
     assert merged["urls"] == ["u1", "u2"] and merged["checked"] == theirs["checked"]
     assert json.dumps(merged)
+
+
+class FailingShards:
+    """A real folder store whose compare-and-swap writes to some shards fail (a full disk, say)."""
+
+    def __init__(self, store, failing: set):
+        self.store, self.failing = store, failing
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def swap(self, key, data, **kw):
+        from crawler.store import StoreError
+
+        if any(key.endswith(f"/{name}.json") for name in self.failing):
+            raise StoreError("disk_full", f"cannot write {key}: No space left on device")
+        return self.store.swap(key, data, **kw)
+
+
+def test_a_save_that_fails_half_way_leaves_the_state_marked_incomplete(file_target):
+    listing, article = "http://news.example/news/", same_shard_urls(1)[0]
+    while shard_name(listing) == shard_name(article):
+        listing += "x/"
+    broken = FailingShards(file_target.store, {shard_name(article)})
+    state = SourceState.load(broken, "town")
+    fetch(state, listing, T0, sha="1" * 64)
+    fetch(state, article, T0, sha="2" * 64)
+    report = state.save()
+    assert report.errors and report.written >= 1       # the listing's shard made it, the article's not
+    assert keys_under(file_target.store, "state/town/saving/")
+
+    healing = SourceState.load(file_target.store, "town")
+    assert healing.incomplete and healing.url(listing) and healing.url(article) is None
+    fetch(healing, article, T0 + timedelta(hours=1), sha="2" * 64)
+    assert healing.save().errors == []
+    assert keys_under(file_target.store, "state/town/saving/") == []
+    assert not SourceState.load(file_target.store, "town").incomplete
+
+
+def test_nothing_is_written_when_the_save_marker_cannot_be(file_target):
+    class NoMarker(FailingShards):
+        def put(self, key, data, **kw):
+            from crawler.store import StoreError
+
+            raise StoreError("unreachable", "cannot reach the store")
+
+    state = SourceState.load(NoMarker(file_target.store, set()), "town")
+    fetch(state, "http://news.example/a/", T0)
+    report = state.save()
+    assert report.errors and report.written == 0 and state.dirty
+    assert keys_under(file_target.store, "state/") == []

@@ -290,9 +290,11 @@ class SourceSpider(scrapy.Spider):
                 return
             doc = state_key(response.request)
             if parsed.kind == "sitemapindex":
+                # an incomplete state may lack the entries of a sitemap it says is unchanged: read it
+                trust = not self.state.incomplete if self.state is not None else True
                 for entry in parsed.entries:
                     if host_in_scope(_host(entry.url), self.ctx.scope):
-                        req = self._doc_request(entry.url, "sitemap", lastmod=entry.lastmod)
+                        req = self._doc_request(entry.url, "sitemap", lastmod=entry.lastmod if trust else None)
                         if req is not None:
                             yield req
                 return

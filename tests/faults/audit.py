@@ -145,9 +145,12 @@ def audit(store) -> Audit:
 
 
 _STATE_SHARD = re.compile(r"^state/[a-z0-9][a-z0-9_-]*/(?P<kind>urls|articles)/[0-9a-f]{2}\.json$")
+_SAVE_MARKER = re.compile(r"^state/[a-z0-9][a-z0-9_-]*/saving/[0-9a-f]{16}\.json$")
 
 
 def _state_object(out: Audit, key: str, data: bytes) -> None:
+    if _SAVE_MARKER.match(key):  # a save that did not complete (the next run heals it)
+        return
     m = _STATE_SHARD.match(key)
     if m is None:
         out.problems.append(f"{key}: unexpected object under state/")
