@@ -82,21 +82,21 @@ def test_work_of_a_replica_that_stops_answering_goes_back_to_the_queue(make):
 
 
 def test_the_crawl_is_not_over_before_the_entry_points_are_queued(make):
-    seeder, helper = make("seeder"), make("helper")
-    seeder.heartbeat(), helper.heartbeat()
-    assert not helper.try_finish()  # nobody claimed seeding yet
+    seeder, replica = make("seeder"), make("replica")
+    seeder.heartbeat(), replica.heartbeat()
+    assert not replica.try_finish()  # nobody claimed seeding yet
     assert seeder.claim_seeding()
-    assert not helper.try_finish()  # seeding under way, queue still empty
+    assert not replica.try_finish()  # seeding under way, queue still empty
     seeder.admit("fp-start", "start", counted=True)
     seeder.seeding_done()
-    entry, _ = helper.pop()
-    assert not seeder.try_finish()  # the helper is fetching the start page
-    helper.admit("fp-link", "link", counted=True)  # ...which links to one more page
-    helper.ack(entry)
+    entry, _ = replica.pop()
+    assert not seeder.try_finish()  # the replica is fetching the start page
+    replica.admit("fp-link", "link", counted=True)  # ...which links to one more page
+    replica.ack(entry)
     assert not seeder.try_finish()  # queued work remains
     entry, _ = seeder.pop()
     seeder.ack(entry)
-    assert helper.try_finish()
+    assert replica.try_finish()
     # a replica that fires late joins a crawl that is already over
     late = make("late")
     late.heartbeat()
@@ -104,16 +104,16 @@ def test_the_crawl_is_not_over_before_the_entry_points_are_queued(make):
 
 
 def test_a_seeder_that_dies_before_finishing_does_not_hold_the_crawl_open_forever(make):
-    seeder, helper = make("seeder", ttl_s=0.3), make("helper")
-    seeder.heartbeat(), helper.heartbeat()
+    seeder, replica = make("seeder", ttl_s=0.3), make("replica")
+    seeder.heartbeat(), replica.heartbeat()
     assert seeder.claim_seeding()
     seeder.admit("fp-start", "start", counted=True)
-    assert not helper.try_finish()
+    assert not replica.try_finish()
     time.sleep(0.5)
-    assert not helper.try_finish()  # what it queued is still to do
-    entry, _ = helper.pop()
-    helper.ack(entry)
-    assert helper.try_finish()
+    assert not replica.try_finish()  # what it queued is still to do
+    entry, _ = replica.pop()
+    replica.ack(entry)
+    assert replica.try_finish()
 
 
 def test_a_redirect_replaces_its_original_in_one_step(make):
