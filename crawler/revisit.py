@@ -34,6 +34,7 @@ _W3C = re.compile(
     r"^\s*(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?)?)?)?\s*$", re.I)
 GONE = (404, 410)
+CLOCK_SKEW = timedelta(hours=1)  # a site's clock may be this far ahead of ours
 
 
 def parse_duration(text: str | int) -> timedelta:
@@ -161,6 +162,8 @@ def decide(url_record: Optional[dict], article: Optional[dict], *, now: datetime
     if url_record.get("pending"):
         return Decision(True, "pending")
     moment = parse_time(lastmod)
+    if moment is not None and moment.start > now + CLOCK_SKEW:
+        moment = None  # a lastmod in the future says nothing: the revisit policy decides
     if moment is not None:
         checked = _when(url_record.get("checked"))
         # unchanged only if even the latest instant the lastmod can mean is before our check

@@ -20,6 +20,7 @@ import resource
 import secrets
 import socket
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,6 +81,9 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "ROBOTSTXT_OBEY": source.obey_robots,
         "CONCURRENT_REQUESTS": max(16, source.concurrency * 2),
         "CONCURRENT_REQUESTS_PER_DOMAIN": source.concurrency,
+        # Scrapy starts this many tasks to work through *each* response's output (one page and
+        # its links here), 100 by default: most of the CPU of a re-crawl answered with 304s
+        "CONCURRENT_ITEMS": 16,
         # Scrapy 2.19 with no delay sends every queued request of a host at once, whatever
         # the concurrency (it counts a transfer only once its coroutine has started); a
         # millisecond delay makes it take them one by one, so `concurrency` holds
@@ -196,7 +200,9 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     store_leftover_catalogs(archiver, storage.spool_dir, source.name, run_id)
     ctx.catalog = catalog.Journal(storage.spool_dir, source.name, run_id)
     try:
+        loading = time.perf_counter()
         ctx.state = SourceState.load(store, source.name)
+        ctx.count("state_load_ms", round((time.perf_counter() - loading) * 1000))
         ctx.count("state_urls_known", len(ctx.state.urls))
         ctx.count("state_articles_known", len(ctx.state.articles))
         if ctx.state.incomplete:
@@ -246,7 +252,9 @@ def crawl(source: SourceSettings, storage: StorageSettings, *, run_id: str, trig
     if ctx.counts.get("skipped_page_cap"):
         ctx.counts["page_cap_reached"] = 1
     if ctx.state is not None:
+        saving = time.perf_counter()
         ctx.note_state_save(ctx.state.save())
+        ctx.count("state_save_ms", round((time.perf_counter() - saving) * 1000))
     # the store may be back by now: try to empty the spool before recording
     if archiver.summary()["spool_pending"] and not ctx.fatal:
         try:

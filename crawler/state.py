@@ -28,7 +28,8 @@ A URL record (every field optional)::
     kind           page | feed | sitemap
     etag, last_modified   validators of the last full answer (sent back as
                    If-None-Match / If-Modified-Since)
-    checked        when the URL last answered 200 or 304 (ISO 8601, UTC)
+    checked        when the URL last answered 200 or 304 (ISO 8601, UTC; an unchanged
+                   answer is stored only when the stored one is 6 hours old)
     changed        when its bytes last changed
     sha, raw       SHA-256 and raw object key of the last bytes stored
     article        the article URL (identity) the page holds, if it is an article
@@ -77,7 +78,7 @@ import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, Optional
 
 from crawler.keys import check_component
@@ -90,7 +91,10 @@ log = logging.getLogger(__name__)
 STATE_FORMAT = 1
 SHARD_HEX = 2              # 256 shards per index
 MAX_SWAP_ATTEMPTS = 8
-LOAD_THREADS = 16
+# an unchanged check is written only when the stored one is older than this (decisions in the run
+# use the exact time; the next run may see a check up to this much older than it was)
+CHECKED_GRANULARITY = timedelta(hours=6)
+LOAD_THREADS = 32  # shard reads and writes at once (the S3 client keeps as many connections)
 
 
 class StateError(Exception):
@@ -112,6 +116,19 @@ def state_prefix(source: str) -> str:
 def iso(ts: datetime) -> str:
     """UTC, millisecond ISO 8601 with ``Z``, as in the archive's records (kept import-light here)."""
     return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _only_checked_moved(old: dict, new: dict) -> bool:
+    """Only the check time moved (a 200 of the same bytes and a 304 say the same thing)."""
+    same = ("checked", "status") if {old.get("status"), new.get("status")} <= {200, 304} else ("checked",)
+    if {k: v for k, v in old.items() if k not in same} != {k: v for k, v in new.items() if k not in same}:
+        return False
+    try:
+        stored = datetime.fromisoformat(old["checked"].replace("Z", "+00:00"))
+        now = datetime.fromisoformat(new["checked"].replace("Z", "+00:00"))
+    except (KeyError, ValueError, AttributeError):
+        return False
+    return now - stored < CHECKED_GRANULARITY
 
 
 def shard_name(key: str) -> str:
@@ -230,11 +247,20 @@ class Index:
         shard.entries[key] = record
         shard.dirty.add(key)
 
-    def update(self, key: str, **changes) -> dict:
-        """Replace the record with its fields updated (a field set to None is removed)."""
-        record = {**(self.get(key) or {}), **changes}
+    def update(self, key: str, *, lazy_check: bool = False, **changes) -> dict:
+        """Replace the record with its fields updated (a field set to None is removed).
+
+        ``lazy_check``: when only ``checked`` moved, and by less than
+        ``CHECKED_GRANULARITY``, the record changes in memory but is not written
+        for it (an unchanged site costs no state writes on every run).
+        """
+        old = self.get(key)
+        record = {**(old or {}), **changes}
         record = {k: v for k, v in record.items() if v is not None}
-        self.put(key, record)
+        if lazy_check and old and _only_checked_moved(old, record):
+            self.shards[shard_name(key)].entries[key] = record
+        else:
+            self.put(key, record)
         return record
 
     @property
@@ -431,7 +457,8 @@ class SourceState:
                          kind: str = "page") -> dict:
         """A 304, or a 200 with the bytes we already have."""
         changes = validators(headers or {})
-        return self.urls.update(self.key(url), kind=kind, status=status, fails=None, checked=iso(at), **changes)
+        return self.urls.update(self.key(url), lazy_check=True, kind=kind, status=status, fails=None,
+                                checked=iso(at), **changes)
 
     def record_failure(self, url: str, *, status: Optional[int], kind: str = "page") -> dict:
         url = self.key(url)
@@ -458,7 +485,8 @@ class SourceState:
             self.urls.update(url, article=article_url)
         old = self.articles.get(article_url) or {}
         urls = old.get("urls", [])
-        return self.articles.update(article_url, checked=iso(at), published=published or old.get("published"),
+        return self.articles.update(article_url, lazy_check=True, checked=iso(at),
+                                    published=published or old.get("published"),
                                     urls=urls if url in urls else [*urls, url])
 
     def add_version(self, article_url: str, version: dict) -> dict:

@@ -470,6 +470,9 @@ def s3_client(storage):
         request_checksum_calculation=storage.request_checksum_calculation,
         response_checksum_validation=storage.response_checksum_validation,
         user_agent_extra="archiver",
+        # the state is read and written with up to 32 requests at once (crawler.state); the
+        # default pool of 10 connections would make the rest wait
+        max_pool_connections=32,
     )
     return session.client("s3", endpoint_url=storage.endpoint_url,
                           region_name=storage.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",

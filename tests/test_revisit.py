@@ -69,6 +69,10 @@ def test_sitemap_lastmod_older_than_the_last_check_skips_the_page():
     assert decide(record, None, now=NOW, policy=POLICY, lastmod=checked.date().isoformat())
     assert not decide(record, None, now=NOW, policy=POLICY,
                       lastmod=(checked - timedelta(days=1)).date().isoformat())
+    # a lastmod in the future is bogus: the revisit policy decides
+    fresh = page(NOW - timedelta(minutes=5))
+    assert decide(fresh, None, now=NOW, policy=Policy(old_every=timedelta(days=1)),
+                  lastmod=iso(NOW + timedelta(days=3))).reason == "not_due"
     # lastmod wins over the revisit interval both ways
     old_article = {"versions": [{"at": "2020-01-01T00:00:00Z"}], "published": "2020-01-01"}
     assert decide(record, old_article, now=NOW, policy=POLICY, lastmod=iso(NOW - timedelta(minutes=1)))

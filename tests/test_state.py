@@ -182,3 +182,20 @@ def test_nothing_is_written_when_the_save_marker_cannot_be(file_target):
     report = state.save()
     assert report.errors and report.written == 0 and state.dirty
     assert keys_under(file_target.store, "state/") == []
+
+
+def test_an_unchanged_check_is_written_only_when_the_stored_one_is_old(file_target):
+    url = "http://news.example/a/"
+    state = SourceState.load(file_target.store, "town")
+    fetch(state, url, T0)
+    state.save()
+    again = SourceState.load(file_target.store, "town")
+    again.record_unchanged(url, at=T0 + timedelta(hours=1), status=304)
+    assert again.url(url)["checked"] == "2026-11-25T13:00:00.000Z"  # decisions in the run see it
+    assert not again.dirty and again.save().written == 0            # but it costs no write
+    again.record_unchanged(url, at=T0 + timedelta(hours=7), status=304)
+    assert again.dirty and again.save().written == 1
+    assert SourceState.load(file_target.store, "town").url(url)["checked"] == "2026-11-25T19:00:00.000Z"
+    # any other change is written at once
+    again.record_unchanged(url, at=T0 + timedelta(hours=8), status=304, headers={"etag": ['"e2"']})
+    assert again.dirty
