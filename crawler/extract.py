@@ -36,6 +36,7 @@ from crawler.extraction import blocks as xblocks
 from crawler.extraction import document, language, lines, structured
 from crawler.extraction import rules as xrules
 from crawler.extraction.dates import normalize_date
+from crawler.extraction.pagedate import markup_date
 from crawler.extraction.report import Removal
 from crawler.extraction.textnorm import coverage, words
 
@@ -181,7 +182,11 @@ def _extract(html: str, url: str, encoding: str, options: ExtractOptions) -> Art
             markdown = text if options.markdown else None
             info["text_from"] = "articleBody"
 
-    published = meta.published or _fallback_date(url)
+    published = meta.published
+    if not published:
+        published, found_in = _fallback_date(url, html)
+        if published:
+            info["sources"] = {**info.get("sources", {}), "published": found_in}
     article = Article(
         status="ok", title=meta.title, text=text, author=meta.author, published=published,
         language=language.detect(text, meta.language) if text else meta.language,
@@ -241,7 +246,13 @@ def _paragraphs(text: str) -> str:
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](0[1-9]|1[0-2])[/-](0[1-9]|[12]\d|3[01])(?:/|[-_]|$)")
 
 
-def _fallback_date(url: str) -> Optional[str]:
-    """The date in the page's URL (``/2026/11/02/``), for pages whose metadata gave none."""
+def _fallback_date(url: str, html: str) -> tuple[Optional[str], Optional[str]]:
+    """For pages whose metadata gave no date: the date in the page's URL (``/2026/11/02/``),
+    else the one the page's markup shows (a byline, a ``<time>``, a dated class; see
+    :mod:`crawler.extraction.pagedate`), else none.  Returns (date, where it was found).
+    """
     match = _URL_DATE.search(urlsplit(url).path) if url else None
-    return normalize_date("-".join(match.groups())) if match else None
+    if match:
+        return normalize_date("-".join(match.groups())), "url"
+    found = markup_date(html)
+    return (normalize_date(found), "page") if found else (None, None)

@@ -151,3 +151,22 @@ def test_read_metadata_never_raises_on_broken_json_ld():
     tree = document.parse(page('<script type="application/ld+json">{"@type": "NewsArticle", "headline": </script>'))
     meta = read_metadata(tree, "https://ledger.example/b/")
     assert meta.title == "Council votes to repair bridge"
+
+
+def test_a_date_shown_only_in_the_byline_is_the_publication_date_a_date_the_text_mentions_is_not():
+    mention = "<p>The bridge was built on March 3, 2019 and last closed on 2024-05-06 after a flood.</p>"
+    bare = extract(page(body_extra=mention).encode(), "http://news.example/bridge/")
+    assert bare.status == "ok" and bare.published is None  # no guess from the article's own words
+
+    byline = page(body_extra=mention).replace(
+        "<h1>", "<div class='byline'>By Ann Lee | Nov 24, 2026</div><h1>", 1)
+    dated = extract(byline.encode(), "http://news.example/bridge/")
+    assert dated.published == "2026-11-24" and dated.structured["sources"]["published"] == "page"
+
+    in_url = extract(page(body_extra=mention).encode(), "http://news.example/2026/11/02/bridge/")
+    assert in_url.published == "2026-11-02" and in_url.structured["sources"]["published"] == "url"
+
+    # metadata wins over both
+    tagged = extract(page(head=META_TAGS).replace("<h1>", "<div class='byline'>Nov 24, 2026</div><h1>", 1).encode(),
+                     "http://news.example/2026/11/02/bridge/")
+    assert tagged.published == "2026-11-01T09:00:00+01:00"
