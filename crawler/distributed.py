@@ -15,7 +15,7 @@ from typing import Optional
 from crawler.config import CoordinationSettings, SourceSettings
 from crawler.frontier import Frontier
 from crawler.hostlimit import HostLimiter
-from crawler.lease import Leases, new_holder_id
+from crawler.lease import new_holder_id
 from crawler.redisconn import Keys, connect
 
 STAT_PREFIX = "archiver/frontier/"
@@ -27,15 +27,12 @@ class DistributedCrawl:
     replica: str
     frontier: Frontier
     limiter: HostLimiter
-    leases: Leases
     hosts: int = 1
 
     def scrapy_settings(self, base: dict) -> dict:
         from crawler.frontier_scrapy import distributed_settings
 
-        out = distributed_settings(self.frontier, self.limiter, base, hosts=self.hosts)
-        out["ARCHIVER_LEASES"] = self.leases  # several replicas store shared state under locks
-        return out
+        return distributed_settings(self.frontier, self.limiter, base, hosts=self.hosts)
 
     def describe(self, stats: dict) -> dict:
         """What the run record says about this replica's part (from the crawler's stats)."""
@@ -59,5 +56,5 @@ def open_crawl(coordination: Optional[CoordinationSettings], source: SourceSetti
     # a download holds its host slot at most this long (a dead replica's slots free themselves)
     hold_s = source.download_timeout + 5
     limiter = HostLimiter(client, keys, concurrency=source.concurrency, delay=source.delay, hold_s=hold_s)
-    return DistributedCrawl(crawl_id, replica, frontier, limiter, Leases(client, keys),
+    return DistributedCrawl(crawl_id, replica, frontier, limiter,
                             hosts=len(source.hosts()))

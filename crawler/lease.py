@@ -119,7 +119,6 @@ class Leases:
 
     def __init__(self, client, keys: Keys, *, clock: Callable[[], float] = time.monotonic):
         self.client, self.keys, self.clock = client, keys, clock
-        self.holder_id = new_holder_id()  # for locks this process takes (crawler.template_merge)
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)

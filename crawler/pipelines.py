@@ -36,8 +36,7 @@ from crawler.archive import FatalStoreError
 from crawler.extract import Article, page_fingerprints, timed_extract
 from crawler.netscope import host_in_scope
 from crawler.records import FetchedPage, clean_record, iso, raw_meta, to_json
-from crawler.template_merge import save_shared, snapshot
-from crawler.template_state import TemplateLearner, load_model, save_model
+from crawler.template_state import open_learner, save_learner
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,6 @@ class ArchivePipeline:
         self.pool = None
         self.slots = None  # bounds pages waiting for extraction (memory), see open_spider
         self.learner = None   # the source's template model (crawler.template_state)
-        self.template_base = None  # the model as loaded, when other replicas learn it too
         self.held = []        # first pages of a young model, extracted once it learned from them
         self.released = False
         self._release_timer = None
@@ -362,11 +360,8 @@ class ArchivePipeline:
         if not source.extract.learn_template:
             return
         loop = asyncio.get_running_loop()
-        model = await loop.run_in_executor(self.io, load_model, self.ctx.archiver.store, source.name)
-        self.learner = TemplateLearner(model)
-        # a distributed crawl: other replicas learn the same model; merge into theirs at the end
-        self.shared_locks = self.crawler.settings.get("ARCHIVER_LEASES")
-        self.template_base = snapshot(model) if self.shared_locks is not None else None
+        self.learner = await loop.run_in_executor(self.io, open_learner, self.ctx.archiver.store, source.name)
+        model = self.learner.model
         self.ctx.extract_options = replace(self.ctx.extract_options, fingerprints=True)
         self._use_template()
         self.ctx.counts["template_pages_known"] = model.pages
@@ -377,17 +372,8 @@ class ArchivePipeline:
             await self._release_task
         if self.held:
             await self._release_held()
-        model = self.learner.finish() if self.learner is not None else None
-        if model is None:
+        if self.learner is None:
             return
-        loop = asyncio.get_running_loop()
-        try:
-            if self.template_base is not None:
-                outcome = await loop.run_in_executor(self.io, save_shared, self.ctx.archiver, model,
-                                                     self.template_base, self.shared_locks,
-                                                     self.shared_locks.holder_id)
-            else:
-                outcome = await loop.run_in_executor(self.io, save_model, self.ctx.archiver, model)
-        except FatalStoreError:
-            outcome = "spooled"
-        self.ctx.count("template_saved" if outcome in ("stored", "exists") else f"template_{outcome}")
+        counts = await asyncio.get_running_loop().run_in_executor(
+            self.io, save_learner, self.ctx.archiver, self.learner, self.ctx.run_id)
+        self.ctx.counts.update(counts)

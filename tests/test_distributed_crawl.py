@@ -124,5 +124,10 @@ def test_three_replicas_fetch_each_page_once_and_together_everything(site, tmp_p
     clean = [read_json(target.store, k) for k in keys_under(target.store, "clean/big/")]
     assert sorted(c["final_url"] for c in clean) == sorted(site.url + a.path for a in news.articles)
     assert all(r["outcome"] == "ok" for r in runs), [r["outcome"] for r in runs]
-    # the source's template model learned every article, whichever replica fetched it
-    assert load_model(target.store, "big").pages == len(news.articles)
+    # the source's template model learned every article, whichever replica fetched it: each replica
+    # stored it by compare-and-swap, the later ones merging into what the earlier ones stored
+    model = load_model(target.store, "big")
+    assert model.pages == len({c["final_url"] for c in clean}) == len(news.articles)
+    assert [r["counts"].get("template_saved") for r in runs] == [1, 1, 1]
+    assert sum(r["counts"].get("template_conflicts_merged", 0) for r in runs) >= 1
+    assert model.runs == 1  # one crawl, however many replicas: the model is one run older

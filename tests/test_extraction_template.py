@@ -8,9 +8,11 @@ import random
 import pytest
 import trafilatura
 
+from crawler.archive import Archiver
 from crawler.extract import ExtractOptions, extract, page_fingerprints
 from crawler.extraction.template import TemplateModel, min_pages
-from crawler.template_state import TemplateLearner, load_model, save_model
+from crawler.template_state import TemplateLearner, load_model, open_learner, save_learner
+from crawler.spool import Spool
 from crawler.store import FileStore
 from tests import newsset
 from tests.conftest import keys_under, read_json, source
@@ -95,20 +97,15 @@ def test_a_page_is_counted_once_however_often_it_is_fetched():
 
 
 def test_model_round_trips_through_the_store(tmp_path):
-    store = FileStore(tmp_path)
-    assert load_model(store, "ledger").pages == 0  # none yet
-    model = learn([(f"http://127.0.0.1/s/{i}/", house_page(i, t)) for i, t in enumerate(stories(4))])
-    model.finish_run()
-
-    class Put:  # the archiver's put, without the spool
-        def put(self, key, data, content_type):
-            store.put(key, data, content_type=content_type)
-            return "stored"
-
-    save_model(Put(), model)
-    assert store.exists("state/ledger/template.json")
+    store = FileStore(tmp_path / "archive")
+    learner = open_learner(store, "ledger")
+    assert learner.model.pages == 0 and learner.version is None  # none yet
+    for i, t in enumerate(stories(4)):
+        learner.learn(f"http://127.0.0.1/s/{i}/", page_fingerprints(house_page(i, t).encode()))
+    counts = save_learner(Archiver(store, Spool(tmp_path / "spool", "ledger")), learner, "r1")
+    assert counts == {"template_saved": 1}
     again = load_model(store, "ledger")
-    assert again.pages == 4 and again.template() == model.template() and again.runs == 1
+    assert again.pages == 4 and again.template() == learner.model.template() and again.runs == 1
     store.put("state/ledger/template.json", b"{not json")
     assert load_model(store, "ledger").pages == 0  # unreadable: a new model, not a crash
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 
@@ -10,17 +9,10 @@ import pytest
 import scrapy
 
 from crawler import reqcodec
-from crawler.archive import Archiver
 from crawler.config import CoordinationSettings
-from crawler.extraction.template import TemplateModel
 from crawler.frontier import Frontier
 from crawler.hostlimit import HostLimiter
-from crawler.lease import Leases
 from crawler.redisconn import Keys, connect
-from crawler.spool import Spool
-from crawler.store import FileStore
-from crawler.template_merge import locked, merge_template, save_shared, snapshot
-from crawler.template_state import load_model
 
 
 @pytest.fixture
@@ -226,37 +218,3 @@ def test_a_dead_holders_host_slot_frees_itself(redis_client, coordination):
     time.sleep(0.35)
     assert limiter.acquire("h.test", "next").granted
 
-
-# -- several replicas learning one template model --------------------------------------
-
-def test_replicas_learning_one_template_model_lose_no_page(redis_client, coordination):
-    base = TemplateModel(source="big")
-    base.learn("http://s/1", ["nav", "footer", "p1"])
-    base.finish_run()
-    # two replicas load the same model and each learns its own pages
-    a, b = snapshot(base), snapshot(base)
-    a.learn("http://s/2", ["nav", "footer", "p2"])
-    b.learn("http://s/3", ["nav", "footer", "p3"])
-    b.learn("http://s/4", ["nav", "p4"])
-    a.finish_run(), b.finish_run()
-    merged = merge_template(base, b, merge_template(base, a, base))
-    assert merged.pages == 4 and merged.seen_on("nav") == 4 and merged.seen_on("footer") == 3
-    assert {merged.seen_on(p) for p in ("p1", "p2", "p3", "p4")} == {1}
-    assert merged.runs == 2 and len(merged.urls) == 4
-
-    # the same through the store, as the replicas' pipelines do it, under the lock
-    with tempfile.TemporaryDirectory() as tmp:
-        store = FileStore(tmp + "/archive")
-        archiver = Archiver(store, Spool(tmp + "/spool", "big"))
-        archiver.put("state/big/template.json", base.to_json(), content_type="application/json")
-        leases = Leases(redis_client, Keys(coordination["key_prefix"]))
-        save_shared(archiver, a, base, leases, "replica-a")
-        save_shared(archiver, b, base, leases, "replica-b")
-        stored = load_model(store, "big")
-        assert stored.pages == 4 and stored.seen_on("nav") == 4 and "nav" in stored.template()
-        # a replica holding the lock makes the other wait
-        with locked(leases, "template:big", "replica-a", ttl_s=0.3):
-            with locked(leases, "template:big", "replica-b", ttl_s=5, wait_s=0.1) as got:
-                assert not got
-        with locked(leases, "template:big", "replica-b", ttl_s=5, wait_s=0.1) as got:
-            assert got

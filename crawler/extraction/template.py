@@ -59,9 +59,12 @@ class TemplateModel:
     # -- learning -------------------------------------------------------------------
     def learn(self, url: str, fingerprints: Iterable[str]) -> bool:
         """Count one page's blocks; a page already learned is not counted again.  Returns True if learned."""
-        uid = url_id(url)
+        return self.learn_id(url_id(url), fingerprints)
+
+    def learn_id(self, uid: str, fingerprints: Iterable[str]) -> bool:
+        """:meth:`learn` by the page's :func:`url_id` (what a stored learning keeps, never the URL)."""
         if uid in self.urls:
-            self.urls[uid] = self.runs
+            self.urls[uid] = max(self.urls[uid], self.runs)
             return False
         self.urls[uid] = self.runs
         self.pages += 1
@@ -71,12 +74,24 @@ class TemplateModel:
                 self.blocks[fp] = [1, self.runs]
             else:
                 entry[0] += 1
-                entry[1] = self.runs
+                entry[1] = max(entry[1], self.runs)
         return True
 
-    def finish_run(self) -> None:
-        """Close a run: forget stale blocks, bound the size, advance the run counter."""
-        self.runs += 1
+    def knows(self, uid: str) -> bool:
+        return uid in self.urls
+
+    def finish_run(self, closing: Optional[int] = None) -> None:
+        """Close a run: advance the run counter, forget stale blocks, bound the size.
+
+        ``closing`` is the run counter of the model the run loaded (default: the
+        current one).  The counter becomes ``closing + 1`` unless another writer
+        already took it there or beyond: runs that started from the same model
+        and overlapped (the replicas of a distributed crawl, two workers running
+        one source at once) count as one run, so merging them never advances
+        the counter twice and never ages live blocks out early.
+        """
+        closing = self.runs if closing is None else closing
+        self.runs = max(self.runs, closing + 1)
         threshold = min_pages(self.pages)
         now = self.runs
         self.blocks = {fp: e for fp, e in self.blocks.items()
