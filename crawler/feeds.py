@@ -8,14 +8,17 @@ them, and gzip-compressed sitemaps are inflated with a size cap (gzip bombs).
 from __future__ import annotations
 
 import gzip
+import logging
 import io
 import zlib
 from dataclasses import dataclass
 from typing import Optional
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+
+log = logging.getLogger(__name__)
 
 MAX_XML_BYTES = 50 * 1024 * 1024  # the sitemap protocol's own limit
 
@@ -85,6 +88,18 @@ def _child(el, name: str):
     return None
 
 
+def _add(entries: list, base_url: str, link: str, lastmod, title, published) -> None:
+    """Append the entry with its absolute URL; a URL that is not one (``http://[x``) is skipped,
+    never the end of the document's other entries."""
+    try:
+        url = urljoin(base_url, link)
+        urlsplit(url).port  # raises on a malformed host or port
+    except ValueError:
+        log.debug("skipped a malformed URL in %s: %r", base_url, link[:200])
+        return
+    entries.append(Entry(url, lastmod, title, published))
+
+
 def parse(body: bytes, base_url: str, *, limit: int = MAX_XML_BYTES) -> Parsed:
     """Parse a feed or sitemap into entries with absolute URLs."""
     root = _parse_xml(body, limit)
@@ -104,7 +119,7 @@ def parse(body: bytes, base_url: str, *, limit: int = MAX_XML_BYTES) -> Parsed:
             if news is not None:  # Google News sitemap: a publication date is not a modification date
                 published = _text(_child(news, "publication_date"))
                 title = _text(_child(news, "title"))
-            entries.append(Entry(urljoin(base_url, loc), lastmod, title, published))
+            _add(entries, base_url, loc, lastmod, title, published)
         return Parsed(kind, entries)
     if kind in ("rss", "rdf"):
         channel = _child(root, "channel")
@@ -118,7 +133,7 @@ def parse(body: bytes, base_url: str, *, limit: int = MAX_XML_BYTES) -> Parsed:
             if not link:
                 continue
             date = _text(_child(item, "pubdate")) or _text(_child(item, "date")) or _text(_child(item, "updated"))
-            entries.append(Entry(urljoin(base_url, link), None, _text(_child(item, "title")), date))
+            _add(entries, base_url, link, None, _text(_child(item, "title")), date)
         return Parsed("rss", entries)
     if kind == "feed":
         for item in root:
@@ -133,6 +148,6 @@ def parse(body: bytes, base_url: str, *, limit: int = MAX_XML_BYTES) -> Parsed:
                 continue
             updated, published = _text(_child(item, "updated")), _text(_child(item, "published"))
             # Atom's <updated> is when the entry last changed
-            entries.append(Entry(urljoin(base_url, href), updated, _text(_child(item, "title")), published or updated))
+            _add(entries, base_url, href, updated, _text(_child(item, "title")), published or updated)
         return Parsed("atom", entries)
     raise FeedError(f"unknown document type <{kind}>: expected rss, feed, urlset or sitemapindex")

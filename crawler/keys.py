@@ -47,10 +47,16 @@ def url_hash(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+_AFTER_HOST = re.compile(r"^[a-z][a-z0-9+.-]*:(//[^/?#]*)?", re.I)
+
+
 def slug(url: str) -> str:
     """A short readable name from the URL's path: lower-case ``a-z0-9`` and ``-`` only."""
-    parts = urlsplit(url)
-    text = unquote(parts.path or "")
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # "http://[bad" and friends: a key must still be made, never an error
+        path = _AFTER_HOST.sub("", url).split("?", 1)[0].split("#", 1)[0]
+    text = unquote(path or "")
     text = _NON_SLUG.sub("-", text.lower()).strip("-")
     if len(text) > MAX_SLUG:
         text = text[-MAX_SLUG:].lstrip("-")  # the end of a path names the article best

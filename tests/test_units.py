@@ -105,6 +105,15 @@ def test_rss_atom_and_sitemaps():
                                                                         "2026-11-01T10:00:00Z", "N")
 
 
+def test_a_malformed_entry_url_is_skipped_not_the_whole_document():
+    urls = ["https://e.org/a", "http://[::1/b", "http://[x]y/c", "https://e.org:99999/d", "https://e.org/e"]
+    sitemap = ("<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+               + "".join(f"<url><loc>{u}</loc></url>" for u in urls) + "</urlset>").encode()
+    assert [e.url for e in feeds.parse(sitemap, "https://e.org/").entries] == ["https://e.org/a", "https://e.org/e"]
+    rss = ("<rss><channel>" + "".join(f"<item><link>{u}</link></item>" for u in urls) + "</channel></rss>").encode()
+    assert [e.url for e in feeds.parse(rss, "https://e.org/").entries] == ["https://e.org/a", "https://e.org/e"]
+
+
 def test_hostile_xml_refused():
     bomb = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>' \
            b'<rss><channel><item><link>&b;</link></item></channel></rss>'

@@ -30,7 +30,7 @@ hostile_urls = st.one_of(
     st.text(max_size=300),
     st.builds(lambda scheme, host, path, query: f"{scheme}{host}/{path}?{query}",
               st.sampled_from(["http://", "https://", "file://", "", "//", "javascript:"]),
-              st.sampled_from(["127.0.0.1:8080", "example.org", "..", "%2e%2e", "a@b", "[::1]", ""]),
+              st.sampled_from(["127.0.0.1:8080", "example.org", "..", "%2e%2e", "a@b", "[::1]", "[::1", "[x]y", ""]),
               paths, st.text(max_size=30)),
 )
 times = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 30),
