@@ -544,6 +544,9 @@ class Daemon:
                 ensure_bucket(loaded.settings.storage, wait_s=self.store_wait_s)
             self._check_store()
             self._open_cluster(loaded.settings)
+            enabled = [s for s in loaded.settings.sources if s.enabled]
+            for source in enabled:  # known from the first answer of /healthz (as "starting")
+                self.sources[source.name] = source
             self._start_http()
         except BaseException:
             shutil.rmtree(self._snapdir, ignore_errors=True)
@@ -553,12 +556,10 @@ class Daemon:
         self.scheduler.start()
         self.scheduler.add_job(_never_called, trigger=IntervalSchedule(HEARTBEAT_EVERY, self.clock()),
                                id=HEARTBEAT_ID, name="heartbeat", next_run_time=self.clock())
-        enabled = [s for s in loaded.settings.sources if s.enabled]
         log.info("archiver serve started: %d source(s), config %s", len(enabled), self.config_path,
                  extra={"event": "serve_start", "sources": [s.name for s in enabled], "pid": os.getpid(),
                         "version": __version__})
         for source in enabled:
-            self.sources[source.name] = source
             self._spawn(self._add_source, source, self.run_now, name=f"add-{source.name}")
         next_reload_poll = next_refresh = time.monotonic()
         try:

@@ -76,13 +76,12 @@ def sample_tree(pid: int, *, pss: bool) -> Sample:
             if proc.pid == pid:
                 out.daemon_rss = rss
                 continue
-            crawl = proc if "crawler.run" in " ".join(proc.cmdline()) else None
-            parent = proc
-            while crawl is None and parent is not None and parent.pid != pid:
-                parent = parent.parent()
-                if parent is not None and "crawler.run" in " ".join(parent.cmdline()):
-                    crawl = parent
-            if crawl is not None:
+            # a crawl is a process the daemon started itself (its extraction workers, forked or
+            # not, are counted with it, never as crawls of their own)
+            crawl = proc
+            while crawl is not None and crawl.ppid() != pid:
+                crawl = crawl.parent()
+            if crawl is not None and "crawler.run" in " ".join(crawl.cmdline()):
                 per_crawl[crawl.pid] = per_crawl.get(crawl.pid, 0) + rss
         except psutil.Error:
             continue
