@@ -14,7 +14,7 @@ from typing import Optional
 
 from crawler.archive import Archiver
 from crawler.config import SourceSettings
-from crawler.extract import ExtractOptions
+from crawler.extraction.job import ExtractOptions
 from crawler.extraction.rules import RuleSet
 from crawler.netscope import ScopePolicy
 from crawler.secrets import mask

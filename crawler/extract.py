@@ -16,7 +16,9 @@ each a module of :mod:`crawler.extraction`:
 8. cross-check with the publisher's ``articleBody``; render text with
    paragraphs and Markdown; detect the language.
 
-``options`` is a frozen, picklable dataclass: extraction runs in worker processes.
+``options`` is a frozen, picklable dataclass: extraction runs in worker processes
+(it and ``Article`` live in :mod:`crawler.extraction.job`, which the crawl
+process imports instead of this module).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
 from typing import Optional
 from urllib.parse import urlsplit
 
@@ -36,6 +37,8 @@ from crawler.extraction import blocks as xblocks
 from crawler.extraction import document, language, lines, structured
 from crawler.extraction import rules as xrules
 from crawler.extraction.dates import normalize_date
+from crawler.extraction.job import (  # noqa: F401 - re-exported: the extractor's public names
+    EXTRACTOR, PIPELINE_VERSION, Article, ExtractOptions, extractor_version)
 from crawler.extraction.pagedate import markup_date
 from crawler.extraction.report import Removal
 from crawler.extraction.textnorm import coverage, words
@@ -43,52 +46,7 @@ from crawler.extraction.textnorm import coverage, words
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
-EXTRACTOR = "trafilatura"
-EXTRACTOR_VERSION = getattr(trafilatura, "__version__", "unknown")
-PIPELINE_VERSION = "2"  # bump when the stages around trafilatura change what they keep
-
-
-@dataclass(frozen=True)
-class ExtractOptions:
-    """What the extractor may use beyond the page itself (picklable: sent to worker processes)."""
-
-    include_comments: bool = False
-    favor_precision: bool = False
-    min_text_chars: int = 20  # less than this is navigation residue, not an article
-    rules: xrules.RuleSet = field(default_factory=xrules.RuleSet)
-    template: frozenset = frozenset()   # fingerprints of the source's template blocks
-    stray_lines: bool = True            # drop counters, share widgets, CMS status lines...
-    structured_body: bool = True        # fall back to the publisher's articleBody when extraction fails
-    markdown: bool = True
-    fingerprints: bool = False          # return the page's block fingerprints (for template learning)
-    explain: bool = False               # record every removal in Article.removed
-
-
-@dataclass
-class Article:
-    status: str  # ok | empty | failed
-    reason: Optional[str] = None
-    title: Optional[str] = None
-    text: str = ""
-    author: Optional[str] = None
-    published: Optional[str] = None
-    language: Optional[str] = None
-    canonical_url: Optional[str] = None
-    description: Optional[str] = None
-    sitename: Optional[str] = None
-    encoding: Optional[str] = None
-    markdown: Optional[str] = None
-    structured: Optional[dict] = None
-    extractor: dict = field(default_factory=lambda: {"name": EXTRACTOR, "version": EXTRACTOR_VERSION,
-                                                     "pipeline": PIPELINE_VERSION})
-    removed: list = field(default_factory=list)          # Removal records (with options.explain)
-    fingerprints: tuple = field(default=(), repr=False)  # block fingerprints (with options.fingerprints)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("fingerprints", None)
-        return data
-
+EXTRACTOR_VERSION = extractor_version()
 
 DEFAULT_OPTIONS = ExtractOptions()
 

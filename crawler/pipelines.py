@@ -33,7 +33,7 @@ from typing import Optional
 
 from crawler import catalog, keys, versions
 from crawler.archive import FatalStoreError
-from crawler.extract import Article, page_fingerprints, timed_extract
+from crawler.extraction.job import Article, page_fingerprints, timed_extract
 from crawler.netscope import host_in_scope
 from crawler.records import FetchedPage, clean_record, iso, raw_meta, to_json
 from crawler.template_state import open_learner, save_learner
@@ -49,11 +49,12 @@ def _extraction_context():
     """Workers fork from a clean server process that has already imported the extractor.
 
     ``forkserver`` is safe beside the reactor's threads (unlike ``fork``) and, with
-    the preload, workers share the extractor's memory instead of importing it each.
+    the preload, workers share the extractor's memory (and its language model) instead of
+    loading them each.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["crawler.extract"])
+        ctx.set_forkserver_preload(["crawler.extraction.preload"])
         return ctx
     return multiprocessing.get_context("spawn")
 

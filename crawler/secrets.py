@@ -40,12 +40,30 @@ def secret_values(env) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+_ENV_SECRETS: tuple = (None, [])  # (the environment's raw items, its secret values)
+
+
+def _environ_secrets() -> list[str]:
+    """:func:`secret_values` of ``os.environ``, found again only when the environment changed.
+
+    Masking runs on every URL and header stored; reading the environment through
+    ``os.environ`` (a decode per variable) each time cost more than the masking.
+    """
+    global _ENV_SECRETS
+    raw = getattr(os.environ, "_data", None)
+    if raw is None:  # pragma: no cover - not CPython's os.environ
+        return secret_values(os.environ)
+    items = tuple(raw.items())
+    if items != _ENV_SECRETS[0]:
+        _ENV_SECRETS = (items, secret_values(os.environ))
+    return _ENV_SECRETS[1]
+
+
 def mask(text: str, env: dict | None = None) -> str:
     """Replace passwords in URLs, secret-looking query values and known secret values."""
     if not text:
         return text
-    env = os.environ if env is None else env
-    for value in secret_values(env):
+    for value in (_environ_secrets() if env is None else secret_values(env)):
         if value in text:
             text = text.replace(value, MASK)
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)

@@ -13,7 +13,6 @@ from typing import Optional
 
 from lxml import etree
 from lxml import html as lxml_html
-from trafilatura.utils import repair_faulty_html
 
 from crawler.extraction.report import Removal
 
@@ -67,6 +66,8 @@ _PARSER = _parser()
 
 def parse(html: str) -> Optional[object]:
     """An lxml tree of the page (None when there is nothing to parse), as trafilatura's loader makes it."""
+    from trafilatura.utils import repair_faulty_html  # here: the crawl process imports this module, not trafilatura
+
     beginning = html[:50].lower()
     html = repair_faulty_html(html, beginning)
     try:
