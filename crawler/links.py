@@ -19,6 +19,7 @@ from crawler.urls import normalize_url
 
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "ftp:", "#", "about:", "sms:", "file:")
 _IGNORED = tuple("." + e for e in IGNORED_EXTENSIONS)
+_ABSOLUTE = ("http://", "https://", "//")
 # the settings of Scrapy's (parsel's) HTML selector, minus what reading hrefs does not need
 _PARSER = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True, collect_ids=False,
                            remove_comments=True, remove_pis=True)
@@ -47,6 +48,14 @@ def select_links(hrefs: Iterable[str], base_url: str, allow: list[re.Pattern],
         href = href.strip()
         if not href or href.lower().startswith(_SKIP_SCHEMES):
             continue
+        if href[:8].lower().startswith(_ABSOLUTE):
+            # most links of a page lead off its site: its host says so before any joining
+            try:
+                host = urlsplit(href).hostname
+            except ValueError:
+                continue
+            if host and not in_scope(host):  # (a bare "http://" is joined as before: the page itself)
+                continue
         url = urljoin(base_url, href).split("#", 1)[0]
         if url in seen:
             continue

@@ -108,6 +108,9 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "MEMUSAGE_LIMIT_MB": source.max_memory_mb,
         "MEMUSAGE_CHECK_INTERVAL_SECONDS": 2.0,
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
+        # a response gives at most one item (its page) beside its links; Scrapy starts this many
+        # tasks for every response's output (100 by default: 100 tasks a page for nothing)
+        "CONCURRENT_ITEMS": 2,
         "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ScopeMiddleware": 50,
                                    "crawler.breaker.SiteBreakerMiddleware": 560,
                                    "crawler.conditional.ConditionalGetMiddleware": 580,
