@@ -56,7 +56,10 @@ def select_links(hrefs: Iterable[str], base_url: str, allow: list[re.Pattern],
                 continue
             if host and not in_scope(host):  # (a bare "http://" is joined as before: the page itself)
                 continue
-        url = urljoin(base_url, href).split("#", 1)[0]
+        try:
+            url = urljoin(base_url, href).split("#", 1)[0]
+        except ValueError:  # http://[x: no URL at all
+            continue
         if url in seen:
             continue
         seen.add(url)
