@@ -123,9 +123,6 @@ class Leases:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
 
-    def __deepcopy__(self, memo):  # a shared handle: Scrapy copies its settings, not the connection
-        return self
-
     def _call(self, script, keys, args):
         import redis
 

@@ -51,6 +51,11 @@ def open_learner(store, source: str) -> "TemplateLearner":
     return TemplateLearner(model, version=version, pending=pending)
 
 
+def current_model(store, source: str) -> TemplateModel:
+    """The model the next run of ``source`` starts from (the stored one, pending learnings folded in)."""
+    return open_learner(store, source).model
+
+
 def save_learner(archiver, learner: "TemplateLearner", run_id: str) -> Counter:
     """Close the run and store the model (compare-and-swap, merging with other writers).
 

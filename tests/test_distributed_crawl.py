@@ -128,6 +128,7 @@ def test_three_replicas_fetch_each_page_once_and_together_everything(site, tmp_p
     # stored it by compare-and-swap, the later ones merging into what the earlier ones stored
     model = load_model(target.store, "big")
     assert model.pages == len({c["final_url"] for c in clean}) == len(news.articles)
-    assert [r["counts"].get("template_saved") for r in runs] == [1, 1, 1]
+    assert [r["counts"].get("template_saved", 0) for r in runs] == [int(bool(r["counts"].get("clean_archived")))
+                                                                    for r in runs]
     assert sum(r["counts"].get("template_conflicts_merged", 0) for r in runs) >= 1
     assert model.runs == 1  # one crawl, however many replicas: the model is one run older

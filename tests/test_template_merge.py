@@ -11,7 +11,7 @@ from crawler.spool import Spool
 from crawler.store import FileStore, S3Store
 from crawler.state import MAX_SWAP_ATTEMPTS
 from crawler.template_merge import Learning, replay
-from crawler.template_state import load_model, open_learner, save_learner
+from crawler.template_state import current_model, load_model, open_learner, save_learner
 from tests.conftest import keys_under
 from tests.servers.ports import free_ports
 
@@ -82,6 +82,7 @@ def test_learning_not_stored_is_spooled_then_folded_by_the_next_run(file_target,
     # the store is back: the next run uploads its spool, then folds the learning into the model
     assert archiver_for(store, tmp_path).flush_spool() == 1
     assert len(keys_under(store, "state/town/template-learning/")) == 1
+    assert current_model(store, "town").pages == 4   # what `archiver extract --source` applies
     nxt = open_learner(store, "town")
     assert nxt.model.pages == 4
     nxt.learn(*page(5))

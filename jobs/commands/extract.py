@@ -18,7 +18,7 @@ from crawler.context import extract_options
 from crawler.extract import extract
 from crawler.single_fetch import FetchError, fetch
 from crawler.store import StoreError
-from crawler.template_state import load_model
+from crawler.template_state import current_model
 from jobs.commands.common import CommandError, add_config_arg, load, print_json, store_for
 
 
@@ -80,7 +80,7 @@ def run(args) -> int:
         source = loaded.settings.source(args.source)
         if source.extract.learn_template:
             try:
-                model = load_model(store_for(loaded, write=False), source.name)
+                model = current_model(store_for(loaded, write=False), source.name)
                 template = model.template()
                 notes.append(f"template of {source.name}: {len(template)} blocks learned from {model.pages} pages")
             except StoreError as exc:

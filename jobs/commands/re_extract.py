@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from crawler import catalog, keys
 from crawler.context import extract_options
 from crawler.records import to_json
-from crawler.template_state import load_model
+from crawler.template_state import current_model
 from crawler.reextract import reextract
 from crawler.state import note_versions
 from jobs import archive_reader as reader
@@ -46,7 +46,7 @@ def reextract_source(store, settings_source, source: str, since, *, run_id: str,
                      dry_run: bool) -> dict:
     rows = [r for r in reader.catalog_rows(store, source) if reader.fetched_since(r, since)]
     articles = reader.group_articles(rows)
-    options = extract_options(settings_source, template=load_model(store, source).template())
+    options = extract_options(settings_source, template=current_model(store, source).template())
     result = {"source": source, "articles": len(articles), "new_versions": [], "unchanged": 0,
               "not_better": [], "errors": [], "catalog_key": None}
     new_rows = []
