@@ -122,6 +122,7 @@ def _extract(html: str, url: str, encoding: str, options: ExtractOptions) -> Art
     xml = doc.body if doc is not None else None
 
     if xml is not None:
+        xbody.split_paragraphs(xml)
         cutter = xrules.text_cutter(ruleset)
         if cutter is not None:
             removed.extend(xbody.cut_text(xml, cutter))

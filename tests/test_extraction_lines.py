@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crawler.extract import extract
 from crawler.extraction.lines import classify
 
 # the lines that started the project, verbatim
@@ -84,3 +85,15 @@ def test_long_lines_are_prose_whatever_they_contain():
     line = ("Marge updated an article about the river bridge, and the county said the cron job that "
             "publishes the agenda starts every morning at six before the council meets in the hall.")
     assert classify(line) is None
+
+
+def test_paragraphs_written_with_double_line_breaks_stay_paragraphs():
+    paras = ["All county schools will be closed on Friday because of the winter storm, the superintendent said.",
+             "Crews expect up to ten inches of snow overnight, and secondary roads may stay icy all weekend.",
+             "Make-up days will be announced next week, after the board reviews the spring calendar."]
+    html = ("<html><head><title>Snow day</title></head><body><div id='content'><h1>Schools close</h1>"
+            f"<div class='post'>{paras[0]}<br><br>{paras[1]}<br> <br><br>{paras[2]}<br>A line of the same "
+            "paragraph.<br><br></div></div></body></html>")
+    article = extract(html.encode(), "http://news.example/snow/")
+    assert article.text.endswith("\n\n".join([paras[0], paras[1], paras[2] + "\nA line of the same paragraph."]))
+    assert article.markdown.endswith(paras[2] + "\nA line of the same paragraph.")

@@ -3,6 +3,9 @@
 trafilatura returns the article as a small XML tree (``<p>``, ``<head rend="h2">``,
 ``<list><item>``, ``<quote>``, ``<table>``, ``<lb/>`` for line breaks).  Here:
 
+- :func:`split_paragraphs` makes a ``<p>`` of each run of text that the page
+  separated with two line breaks (``<br><br>``, how many small CMSs write
+  paragraphs), so they come out as paragraphs, not as lines of one;
 - :func:`drop_lines` removes lines a predicate rejects: whole blocks, or single
   ``<lb/>``-separated lines inside a block, returning what went and why;
 - :func:`drop_orphan_headings` removes headings left with nothing under them;
@@ -28,6 +31,48 @@ from crawler.extraction.textnorm import norm
 LINE_TAGS = frozenset(("p", "head", "item", "quote"))
 # (text, position, count) -> (stage, reason, detail) or None; position/count locate the line in the text
 Judge = Callable[[str, int, int], Optional[tuple[str, str, str]]]
+
+
+def _blank(text: Optional[str]) -> bool:
+    return text is None or not text.strip()
+
+
+def split_paragraphs(body) -> None:
+    """Split every top-level ``<p>`` at its runs of two or more ``<lb/>`` (nothing but space between)."""
+    if body is None:
+        return
+    for p in [el for el in body if el.tag == "p"]:
+        children = list(p)
+        if not any(a.tag == "lb" and b.tag == "lb" and _blank(a.tail) for a, b in zip(children, children[1:])):
+            continue
+        paragraphs = [etree.Element("p", attrib=dict(p.attrib))]
+        paragraphs[0].text = p.text
+        i = 0
+        while i < len(children):
+            child = children[i]
+            run = i
+            while run + 1 < len(children) and children[run].tag == "lb" and children[run + 1].tag == "lb" \
+                    and _blank(children[run].tail):
+                run += 1
+            if run > i:  # a paragraph break: the text after the last <lb/> opens the next one
+                fresh = etree.Element("p", attrib=dict(p.attrib))
+                fresh.text = (children[run].tail or "").lstrip() or None
+                paragraphs.append(fresh)
+                i = run + 1
+                continue
+            paragraphs[-1].append(child)
+            i += 1
+        paragraphs = [q for q in paragraphs if len(q) or not _blank(q.text)]
+        if not paragraphs:
+            continue
+        for q in paragraphs:  # a break right before the end leaves a trailing <lb/>
+            if len(q) and q[-1].tag == "lb" and _blank(q[-1].tail):
+                q.remove(q[-1])
+        paragraphs[-1].tail = p.tail
+        parent, index = p.getparent(), p.getparent().index(p)
+        parent.remove(p)
+        for offset, q in enumerate(paragraphs):
+            parent.insert(index + offset, q)
 
 
 def _leaf_blocks(body) -> list:
