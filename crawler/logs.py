@@ -44,10 +44,20 @@ class QuietLibraries(logging.Filter):
         super().__init__()
         self.floor = floor
 
+    # loggers whose tracebacks only retell a failed download (a refused connection, a timeout):
+    # the crawl records each failure by kind with its URL, the traceback adds nothing for a user
+    DOWNLOAD_FAILURES = ("scrapy.downloadermiddlewares.retry", "scrapy.downloadermiddlewares.robotstxt")
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= self.floor:
+            if record.exc_info and self.floor > logging.DEBUG and self._download_failure(record):
+                record.exc_info = record.exc_text = None
             return True
         return not record.name.startswith(self.PREFIXES)
+
+    def _download_failure(self, record: logging.LogRecord) -> bool:
+        return record.name in self.DOWNLOAD_FAILURES or (
+            record.name == "scrapy.core.scraper" and str(record.msg).startswith("Error downloading"))
 
 
 class JsonFormatter(logging.Formatter):

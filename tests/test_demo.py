@@ -28,3 +28,19 @@ def test_demo_archives_the_bundled_site_without_network(cli, tmp_path):
     assert len(raws) == 6  # five articles and the listing page
     assert len(list(store.list("runs/demo-news/"))) == 1
     assert not (tmp_path / "archive").exists()  # --out was honoured
+
+
+def test_a_second_demo_rechecks_the_same_site_and_the_archive_reads_without_options(cli, tmp_path):
+    cli("demo", cwd=tmp_path, check=True)
+    again = cli("demo", cwd=tmp_path, check=True)
+    assert "not modified 6" in again.stdout and "nothing new" in again.stdout
+    assert "Traceback" not in again.stderr
+    store = FileStore(tmp_path / "archive")
+    assert len(list(store.list("clean/demo-news/"))) == 5  # nothing stored twice
+    # the read-only commands find ./archive through the bundled config, no --config needed
+    listing = json.loads(cli("ls", "--json", cwd=tmp_path, check=True).stdout)
+    assert len(listing) == 5 and all(entry["versions"] == 1 for entry in listing)
+    assert "demo-news" in cli("runs", cwd=tmp_path, check=True).stdout
+    # a command that crawls still wants a config of its own
+    crawl = cli("crawl", cwd=tmp_path)
+    assert crawl.returncode == 2 and "config/default.yaml: file not found" in crawl.stderr

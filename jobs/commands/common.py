@@ -10,7 +10,7 @@ from pathlib import Path
 from crawler.config import LoadedConfig, load_config
 from crawler.store import open_store
 
-DEFAULT_CONFIG = os.environ.get("ARCHIVER_CONFIG", "config/default.yaml")
+DEFAULT_CONFIG = "config/default.yaml"
 
 
 class CommandError(Exception):
@@ -21,12 +21,29 @@ class CommandError(Exception):
         self.code = code
 
 
-def add_config_arg(parser) -> None:
-    parser.add_argument("--config", "-c", default=DEFAULT_CONFIG,
-                        help=f"YAML config file (default: $ARCHIVER_CONFIG or {DEFAULT_CONFIG})")
+def add_config_arg(parser, *, reading: bool = False) -> None:
+    """``--config``.  Commands that only read the archive (``reading``) fall back to the bundled
+    config when neither it nor ``$ARCHIVER_CONFIG`` nor ./config/default.yaml is there, so
+    ``archiver ls`` works in the folder ``archiver demo`` archived into."""
+    fallback = ", else the bundled demo config (./archive)" if reading else ""
+    parser.add_argument("--config", "-c", default=None,
+                        help=f"YAML config file (default: $ARCHIVER_CONFIG or {DEFAULT_CONFIG}{fallback})")
+    parser.set_defaults(config_reading=reading)
+
+
+def config_path(args) -> str:
+    """The config file the command reads: ``--config``, ``$ARCHIVER_CONFIG``, ./config/default.yaml."""
+    if args.config:
+        return args.config
+    if os.environ.get("ARCHIVER_CONFIG"):
+        return os.environ["ARCHIVER_CONFIG"]
+    if getattr(args, "config_reading", False) and not Path(DEFAULT_CONFIG).is_file():
+        return str(bundled_config())
+    return DEFAULT_CONFIG
 
 
 def load(args) -> LoadedConfig:
+    args.config = config_path(args)
     return load_config(args.config)
 
 

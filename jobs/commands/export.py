@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", "-o", metavar="FILE", help="write here (default: stdout; required for parquet)")
     add_since_arg(p)
     p.add_argument("--latest", action="store_true", help="only the latest version of each article")
-    add_config_arg(p)
+    add_config_arg(p, reading=True)
     p.set_defaults(func=run)
 
 

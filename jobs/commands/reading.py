@@ -10,7 +10,7 @@ from jobs.commands.common import CommandError, add_config_arg, load, store_for
 
 
 def add_read_args(parser, *, json_help: str = "print JSON for scripts") -> None:
-    add_config_arg(parser)
+    add_config_arg(parser, reading=True)
     parser.add_argument("--json", action="store_true", help=json_help)
 
 

@@ -13,7 +13,7 @@ from jobs.metrics import OUTCOMES
 def add_parser(sub) -> None:
     p = sub.add_parser("runs", help="list recent runs (from the store's run records), newest first")
     p.add_argument("source", nargs="?", metavar="SOURCE", help="only this source")
-    add_config_arg(p)
+    add_config_arg(p, reading=True)
     p.add_argument("--limit", "-n", type=int, default=20, metavar="N", help="at most N runs (default 20)")
     p.add_argument("--outcome", action="append", choices=OUTCOMES, metavar="OUTCOME",
                    help=f"only runs with this outcome (repeatable): {', '.join(OUTCOMES)}")

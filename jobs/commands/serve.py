@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from jobs.commands.common import CommandError, add_config_arg
+from jobs.commands.common import CommandError, add_config_arg, config_path
 from jobs.daemon import Daemon
 from jobs.httpd import parse_listen
 
@@ -38,7 +38,7 @@ def listen_arg(value):
 
 
 def run(args) -> int:
-    daemon = Daemon(args.config, log_format=args.log_format, log_level=args.log_level, run_now=args.run_now,
+    daemon = Daemon(config_path(args), log_format=args.log_format, log_level=args.log_level, run_now=args.run_now,
                     reload_on_change=args.reload_on_change, listen=listen_arg(args.http),
                     http=False if args.no_http else (True if args.http else None),
                     create_bucket=args.create_bucket, store_wait_s=args.store_wait)

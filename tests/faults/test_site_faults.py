@@ -10,6 +10,7 @@ from crawler.breaker import FailureStreak, is_site_failure
 from tests import sitegen
 from tests.conftest import read_json, source
 from tests.faults.audit import audit
+from tests.servers.ports import free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -36,15 +37,19 @@ def test_timeouts_resets_and_endless_bodies_end_and_are_recorded(site, file_targ
                else req.send(200, sitegen.article_html(flaky).encode()))                # fails once, then works
     faulty = ["/news/hang/", "/news/trickle/", "/news/reset/"]
     listing(site, [a.path for a in news.articles] + faulty + ["/news/flaky/"])
-    config = write_config([source("town", site.url, max_depth=1, download_timeout=1.5, retries=1)],
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}/feed.xml"  # nothing listens there: connection refused
+    config = write_config([source("town", site.url, max_depth=1, download_timeout=1.5, retries=1, feeds=[dead])],
                           file_target.storage)
     started = time.monotonic()
-    cli("crawl", "--config", config, check=True)
+    proc = cli("crawl", "--config", config, check=True)
     elapsed = time.monotonic() - started
+    # each failure is a line naming its URL, not a traceback retelling the download
+    assert "Traceback" not in proc.stderr and "/news/reset/" in proc.stderr and dead in proc.stderr
 
     run = run_record(file_target.store, "town")
     assert run["outcome"] == "partial"
     assert run["errors"]["timeout"] == 2 and run["errors"]["connection_lost"] == 1
+    assert run["errors"]["connection_refused"] == 1 and run["error_samples"]["connection_refused"][0].startswith(dead)
     samples = " ".join(run["error_samples"]["timeout"] + run["error_samples"]["connection_lost"])
     for path in faulty:
         assert path in samples
