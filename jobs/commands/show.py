@@ -82,6 +82,9 @@ def readable(record: dict, key: str, label: str, *, color: bool = False) -> str:
              " · ".join(b for b in byline if b),
              terminal.paint(record.get("final_url") or record.get("url") or "", "cyan", color), ""]
     text = record.get("text") or ""
+    first, _, rest = text.partition("\n")
+    if record.get("title") and " ".join(first.split()) == " ".join(record["title"].split()):
+        text = rest.lstrip("\n")  # the headline the text opens with is already printed above
     if extraction.get("status") != "ok":
         lines.append(terminal.paint(f"(extraction {extraction.get('status')}: {extraction.get('reason')})",
                                     "yellow", color))
