@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -40,7 +41,9 @@ def test_a_second_demo_rechecks_the_same_site_and_the_archive_reads_without_opti
     # the read-only commands find ./archive through the bundled config, no --config needed
     listing = json.loads(cli("ls", "--json", cwd=tmp_path, check=True).stdout)
     assert len(listing) == 5 and all(entry["versions"] == 1 for entry in listing)
-    assert "demo-news" in cli("runs", cwd=tmp_path, check=True).stdout
+    runs = cli("runs", cwd=tmp_path, check=True).stdout.splitlines()
+    assert "NOT MOD" in runs[0]
+    assert re.search(r"demo-news\s+ok\s+\S+s\s+0\s+6\s+0\s+0\s+0\s", runs[1]), runs[1]  # newest: 6 answered 304
     # a command that crawls still wants a config of its own
     crawl = cli("crawl", cwd=tmp_path)
     assert crawl.returncode == 2 and "config/default.yaml: file not found" in crawl.stderr

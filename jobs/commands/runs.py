@@ -36,7 +36,8 @@ def row(record: dict) -> str:
     errors = sum((record.get("errors") or {}).values())
     line = (f"{_when(record.get('started_at')):<21} {record.get('source', '?'):<20} "
             f"{record.get('outcome', '?'):<13} {(f'{duration:.1f}s' if duration is not None else '-'):>8} "
-            f"{counts.get('pages_fetched', 0):>7} {counts.get('raw_archived', 0):>5} "
+            f"{counts.get('pages_fetched', 0):>7} {counts.get('pages_not_modified', 0):>7} "
+            f"{counts.get('raw_archived', 0):>5} "
             f"{counts.get('clean_archived', 0):>5} {errors:>6}  {record.get('trigger') or '-':<9} "
             f"{record.get('run_id', '')}")
     if record.get("message"):
@@ -44,7 +45,7 @@ def row(record: dict) -> str:
     return line
 
 
-HEADER = (f"{'STARTED (UTC)':<21} {'SOURCE':<20} {'OUTCOME':<13} {'DURATION':>8} {'FETCHED':>7} {'RAW':>5} "
+HEADER = (f"{'STARTED (UTC)':<21} {'SOURCE':<20} {'OUTCOME':<13} {'DURATION':>8} {'FETCHED':>7} {'NOT MOD':>7} {'RAW':>5} "
           f"{'CLEAN':>5} {'ERRORS':>6}  {'TRIGGER':<9} RUN ID")
 
 
