@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 CATALOG_FORMAT = 1
 
 COLUMNS = (
-    "format", "origin", "source", "run_id", "url", "final_url", "canonical_url",
+    "format", "origin", "source", "run_id", "url", "final_url", "canonical_url", "article_url",
     "title", "author", "published", "language", "fetched_at", "http_status", "content_type",
     "raw_key", "raw_sha256", "raw_size", "meta_key", "meta_sha256", "meta_size",
     "clean_key", "clean_sha256", "clean_size", "text_sha256", "text_chars",
@@ -95,6 +95,7 @@ def add_clean(row: dict, record: dict, data: bytes, key: str) -> dict:
         raw_key=row.get("raw_key") or record.get("raw_key"),
         raw_sha256=row.get("raw_sha256") or record.get("raw_sha256"),
         canonical_url=record.get("canonical_url"),
+        article_url=record.get("article_url"),
         title=record.get("title"),
         author=record.get("author"),
         published=record.get("published"),

@@ -36,6 +36,7 @@ from crawler.archive import FatalStoreError
 from crawler.extraction.job import Article, page_fingerprints, timed_extract
 from crawler.netscope import host_in_scope
 from crawler.records import FetchedPage, clean_record, iso, raw_meta, to_json
+from crawler.secrets import mask
 from crawler.template_state import open_learner, save_learner
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,8 @@ class ArchivePipeline:
         async with lock:  # the same article reached by two URLs at once: one decides after the other
             stored = await self._version(page, article, identity, raw_key, sha)
         if stored is None:
+            if row is not None:  # new bytes, same text: the row still says whose page it is
+                row["article_url"] = mask(identity)  # as in every stored record
             return row
         key, record, data, outcome = stored
         outcomes.append(outcome)

@@ -98,16 +98,46 @@ def catalog_sources(store: Store) -> list[str]:
 
 
 # -- articles and versions ----------------------------------------------------------
+#
+# One numbering.  The crawl and ``archiver re-extract`` number an article's
+# versions from the incremental state (``crawler.versions.next_version``) and
+# write that number, with ``previous_key``, into the clean object, its catalog
+# row and the state.  Those stored numbers are authoritative here: the reader
+# shows them as they are and never renumbers.  It numbers versions itself only
+# for clean objects that carry no number (a crawl that could not read the state
+# stores ``version: null``; archives from before versions were numbered) or
+# whose number an earlier object already holds: those follow the highest
+# stored number, in the order they were fetched, and one whose text repeats the
+# version just before it is that version again, not a new one.
+#
+# One history.  Rows are one article when they share a URL: the page URL, the
+# URL it was finally served from, or the ``article_url`` the crawl resolved
+# (the page's in-scope canonical link), all normalized.  So ``/story/``,
+# ``/story/?utm_source=x`` and ``/amp/story/`` (canonical ``/story/``) are one
+# article with one history, as in the state.
 
 def article_id(row: dict) -> str:
-    """What makes two rows the same article: the URL the page was finally served from."""
-    return row.get("final_url") or row.get("url") or ""
+    """The URL a row's article is known by: the crawl's ``article_url``, else the final URL."""
+    return row.get("article_url") or row.get("final_url") or row.get("url") or ""
+
+
+def _norm(url: str) -> str:
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return url
+
+
+def row_urls(row: dict) -> set[str]:
+    """The normalized URLs that tie a row to its article (not ``canonical_url``: it is unvetted)."""
+    return {_norm(u) for u in (row.get("url"), row.get("final_url"), row.get("article_url")) if u}
 
 
 @dataclass
 class Version:
     number: int
     row: dict
+    stored: bool = True  # the number was written by the crawl / re-extract (False: numbered here)
 
     @property
     def key(self) -> str:
@@ -118,8 +148,10 @@ class Version:
 class Article:
     id: str
     source: str
-    versions: list[Version] = field(default_factory=list)
-    rows: list[dict] = field(default_factory=list)  # every catalog row, oldest first
+    versions: list[Version] = field(default_factory=list)  # oldest first
+    rows: list[dict] = field(default_factory=list)  # every catalog row with a clean object, oldest first
+    pages: list[dict] = field(default_factory=list)  # rows of its pages stored raw only (text unchanged)
+    urls: set = field(default_factory=set)           # every normalized URL that led to it
 
     @property
     def latest(self) -> Optional[Version]:
@@ -146,59 +178,107 @@ def _fetched(row: dict) -> str:
     return row.get("fetched_at") or ""
 
 
-def _order(row: dict) -> tuple:
-    return _fetched(row), row.get("version") or 0
+def _stored_number(row: dict) -> Optional[int]:
+    number = row.get("version")
+    return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None
+
+
+def fetched_order(row: dict) -> tuple:
+    """Rows in the order they were fetched (a re-extraction of a page after the page's own object)."""
+    return _fetched(row), _stored_number(row) or 0
 
 
 def build_versions(rows: list[dict]) -> list[Version]:
-    """An article's text versions from its rows (oldest first), numbered 1, 2, ...
+    """An article's versions from its rows, oldest first, with the numbers stored in them.
 
-    A version is a clean object with extracted text that differs from the one
-    before it; the same text fetched again is the same version.  Rows of one
-    fetch time keep the order of their recorded ``version`` (a re-extraction
-    of the latest page comes after the crawl's own object).
+    See the comment above: stored numbers are authoritative; objects without one
+    (or repeating a number an earlier object holds) are numbered after them.
     """
-    texts = [r for r in rows if r.get("clean_key") and r.get("extraction") == "ok"]
-    texts.sort(key=_order)
+    by_key: dict[str, dict] = {}
+    for row in sorted((r for r in rows if r.get("clean_key")), key=fetched_order):
+        by_key[row["clean_key"]] = row  # a key catalogued twice: its newest row describes it
+    ordered = sorted(by_key.values(), key=fetched_order)
+    owners: dict[int, str] = {}  # stored number -> the key of the first object holding it
+    for row in ordered:
+        number = _stored_number(row)
+        if number is not None:
+            owners.setdefault(number, row["clean_key"])
+    following = max(owners, default=0)
     out: list[Version] = []
-    for row in texts:
-        if out and out[-1].row.get("text_sha256") == row.get("text_sha256"):
+    for row in ordered:
+        number = _stored_number(row)
+        if number is not None and owners[number] == row["clean_key"]:
+            out.append(Version(number, row))
             continue
-        out.append(Version(len(out) + 1, row))
+        if row.get("extraction") != "ok":
+            continue  # an unnumbered failed or empty extraction is no version
+        if out and out[-1].row.get("text_sha256") == row.get("text_sha256"):
+            continue  # the same text again: the version before it
+        following += 1
+        out.append(Version(following, row, stored=False))
     return out
 
 
+class _Groups:
+    """Union-find over (source, normalized URL): rows sharing a URL are one article."""
+
+    def __init__(self):
+        self.parent: dict = {}
+
+    def find(self, node):
+        self.parent.setdefault(node, node)
+        while self.parent[node] != node:
+            self.parent[node] = self.parent[self.parent[node]]
+            node = self.parent[node]
+        return node
+
+    def union(self, nodes: list) -> None:
+        roots = [self.find(n) for n in nodes]
+        for other in roots[1:]:
+            self.parent[other] = roots[0]
+
+
 def group_articles(rows: Iterable[dict]) -> list[Article]:
-    """Rows that have a clean object, grouped by article; newest activity first."""
-    by_id: dict[str, Article] = {}
+    """Catalog rows grouped by article (one article, one history); newest activity first.
+
+    Rows with a clean object make an article's versions; rows of its pages
+    stored raw only (new bytes, same text) are kept as its ``pages``.
+    """
+    rows = [r for r in rows if r.get("clean_key") or r.get("article_url")]
+    groups = _Groups()
     for row in rows:
-        if not row.get("clean_key"):
-            continue
-        aid = article_id(row)
-        art = by_id.get(aid)
+        source = row.get("source") or ""
+        groups.union([(source, u) for u in row_urls(row)] or [(source, id(row))])
+    by_root: dict = {}
+    for row in rows:
+        source = row.get("source") or ""
+        urls = row_urls(row)
+        root = groups.find((source, next(iter(urls))) if urls else (source, id(row)))
+        art = by_root.get(root)
         if art is None:
-            art = by_id[aid] = Article(aid, row.get("source") or "")
-        art.rows.append(row)
-    for art in by_id.values():
-        art.rows.sort(key=_order)
+            art = by_root[root] = Article("", source)
+        (art.rows if row.get("clean_key") else art.pages).append(row)
+        art.urls |= urls
+    articles = []
+    for art in by_root.values():
+        if not art.rows:
+            continue  # raw pages only: no article text was ever stored
+        art.rows.sort(key=fetched_order)
+        art.pages.sort(key=fetched_order)
         art.versions = build_versions(art.rows)
-    return sorted(by_id.values(), key=lambda a: _fetched(a.last_row), reverse=True)
+        named = [r for r in art.rows if r.get("article_url")]
+        art.id = article_id(named[-1] if named else art.rows[-1])
+        articles.append(art)
+    return sorted(articles, key=lambda a: _fetched(a.last_row), reverse=True)
 
 
 def url_variants(url: str) -> set[str]:
     """The forms a user may type an archived URL in: with or without the trailing slash."""
-    try:
-        norm = normalize_url(url)
-    except ValueError:
-        norm = url
+    norm = _norm(url)
     out = {url, norm}
     for u in list(out):
         out.add(u[:-1] if u.endswith("/") else u + "/")
     return out
-
-
-def row_matches(row: dict, variants: set[str]) -> bool:
-    return any(row.get(c) in variants for c in ("url", "final_url", "canonical_url"))
 
 
 def sources_for_url(url: str, configured: list, in_catalog: list[str]) -> list[str]:
@@ -213,20 +293,21 @@ def sources_for_url(url: str, configured: list, in_catalog: list[str]) -> list[s
 
 
 def find_article(store: Store, url: str, *, sources: list[str]) -> Article:
-    variants = url_variants(url)
+    """The article any of whose URLs is ``url`` (as typed, normalized, with or without a trailing slash)."""
     rows = []
     for source in sources:
-        rows.extend(r for r in catalog_rows(store, source) if row_matches(r, variants))
+        rows.extend(catalog_rows(store, source))
     articles = group_articles(rows)
-    if not articles:
+    exact, variants = _norm(url), {_norm(u) for u in url_variants(url)}
+    found = ([a for a in articles if exact in a.urls] or [a for a in articles if a.urls & variants])
+    if not found:  # an archive from before article URLs were recorded: its canonical link
+        found = [a for a in articles if any(r.get("canonical_url") in variants for r in a.rows)]
+        if len(found) > 1:
+            raise NotArchived(f"{url} is the canonical link of {len(found)} archived articles: "
+                              + ", ".join(a.id for a in found[:5]) + "; give one of their URLs")
+    if not found:
         raise NotArchived(f"{url} is not in the catalog of {', '.join(sources) or 'any source'}")
-    # several final URLs (e.g. a redirect target changed): merge them into one history
-    if len(articles) > 1:
-        merged = Article(articles[0].id, articles[0].source,
-                         rows=sorted((r for a in articles for r in a.rows), key=_order))
-        merged.versions = build_versions(merged.rows)
-        return merged
-    return articles[0]
+    return found[0]  # several (sources or slash variants): the one with the newest activity
 
 
 # -- objects ------------------------------------------------------------------------

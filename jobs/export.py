@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-FIELDS = ("source", "url", "final_url", "canonical_url", "title", "author", "published", "language",
-          "fetched_at", "version", "text", "content_sha256", "clean_key", "raw_key", "extraction_status",
-          "extractor", "extractor_version")
+FIELDS = ("source", "url", "final_url", "canonical_url", "article_url", "title", "author", "published",
+          "language", "fetched_at", "version", "previous_key", "text", "content_sha256", "clean_key", "raw_key",
+          "extraction_status", "extractor", "extractor_version")
 
 
 class ExportError(Exception):

@@ -38,6 +38,16 @@ def crawl(site, target, write_config, cli, n=3):
     return news
 
 
+# the README's per-article history query
+HISTORY = """
+SELECT source, coalesce(article_url, final_url) AS article, count(DISTINCT clean_key) AS versions,
+       max(version) AS latest
+FROM read_json('{root}/catalog/*/*/*/*/*.jsonl', format = 'newline_delimited',
+               union_by_name = true, sample_size = -1)
+WHERE clean_key IS NOT NULL GROUP BY ALL ORDER BY versions DESC, article
+"""
+
+
 def check(result, n):
     assert [r[0] for r in result] == ["city", "town"]
     city, town = result
@@ -47,10 +57,14 @@ def check(result, n):
 
 
 def test_duckdb_queries_the_catalog_in_a_folder(site, file_target, write_config, cli):
-    crawl(site, file_target, write_config, cli)
+    news = crawl(site, file_target, write_config, cli)
     root = file_target.store.root
     result = duckdb.connect().execute(QUERY.format(root=root)).fetchall()
     check(result, 3)
+    history = duckdb.connect().execute(HISTORY.format(root=root)).fetchall()
+    urls = [site.url + a.path for a in news.articles]
+    assert sorted(history) == sorted([("city", urls[0], 1, 1)] + [("town", u, 2 if u == urls[1] else 1,
+                                                                   2 if u == urls[1] else 1) for u in urls])
 
 
 def _httpfs_connection():

@@ -34,13 +34,36 @@ def test_write_outcome_is_the_worst():
     assert catalog.write_outcome(["spooled", "lost", "stored"]) == "lost"
 
 
-def test_versions_are_distinct_texts_in_fetch_order():
-    rows = [row("http://a/1", "2026-11-03T00:00:00Z", "t2"), row("http://a/1", "2026-11-01T00:00:00Z", "t1"),
-            row("http://a/1", "2026-11-02T00:00:00Z", "t1"),  # the same text again: not a version
-            row("http://a/1", "2026-11-04T00:00:00Z", "t1")]  # back to the old text: a new version
+def test_stored_version_numbers_are_shown_as_stored():
+    # what the crawl numbered: an empty first extraction is v1, a headline-only edit (same text) is v3
+    rows = [row("http://a/1", "2026-11-01T00:00:00Z", "e", 1, extraction="empty"),
+            row("http://a/1", "2026-11-02T00:00:00Z", "t1", 2),
+            row("http://a/1", "2026-11-03T00:00:00Z", "t1", 3, title="New headline"),
+            row("http://a/1", "2026-11-03T00:00:00Z", "t2", 4, origin="re-extract")]  # same fetch, re-made
+    rows[1]["clean_key"] = "clean/k2"
+    assert [(v.number, v.stored) for v in reader.build_versions(rows[::-1])] == [(1, True), (2, True), (3, True),
+                                                                               (4, True)]
+    # a key catalogued twice (a row re-stored) is one version
+    assert len(reader.build_versions(rows + [dict(rows[1])])) == 4
+
+
+def test_objects_without_a_number_are_numbered_after_the_stored_ones():
+    rows = [row("http://a/1", "2026-11-01T00:00:00Z", "t1", 1),
+            row("http://a/1", "2026-11-02T00:00:00Z", "t2", None),  # stored while the state was unreadable
+            row("http://a/1", "2026-11-03T00:00:00Z", "t2", None),  # the same text again: the same version
+            row("http://a/1", "2026-11-04T00:00:00Z", "t3", 2),
+            row("http://a/1", "2026-11-05T00:00:00Z", "t4", 2)]     # a number an earlier object holds
+    got = [(v.number, v.row["text_sha256"], v.stored) for v in reader.build_versions(rows)]
+    assert got == [(1, "t1", True), (3, "t2", False), (2, "t3", True), (4, "t4", False)]
+
+
+def test_unnumbered_archives_count_distinct_texts_in_fetch_order():
+    rows = [row("http://a/1", "2026-11-03T00:00:00Z", "t2", None), row("http://a/1", "2026-11-01T00:00:00Z", "t1", None),
+            row("http://a/1", "2026-11-02T00:00:00Z", "t1", None),  # the same text again: not a version
+            row("http://a/1", "2026-11-04T00:00:00Z", "t1", None)]  # back to the old text: a new version
     versions = reader.build_versions(rows)
     assert [(v.number, v.row["text_sha256"]) for v in versions] == [(1, "t1"), (2, "t2"), (3, "t1")]
-    empty = row("http://a/2", "2026-11-01T00:00:00Z", "e", extraction="empty")
+    empty = row("http://a/2", "2026-11-01T00:00:00Z", "e", None, extraction="empty")
     assert reader.build_versions([empty]) == []
 
 
@@ -50,13 +73,29 @@ def test_a_reextraction_of_the_same_fetch_comes_after_it():
 
 
 def test_articles_group_by_final_url_newest_first():
-    rows = [row("http://a/1", "2026-11-01T00:00:00Z", "t1"), row("http://a/2", "2026-11-02T00:00:00Z", "t2"),
-            row("http://a/1", "2026-11-03T00:00:00Z", "t3")]
+    rows = [row("http://a/1", "2026-11-01T00:00:00Z", "t1", 1), row("http://a/2", "2026-11-02T00:00:00Z", "t2", 1),
+            row("http://a/1", "2026-11-03T00:00:00Z", "t3", 2)]
     articles = reader.group_articles(rows)
     assert [a.id for a in articles] == ["http://a/1", "http://a/2"]
     assert len(articles[0].versions) == 2
     with pytest.raises(reader.NotArchived, match="no version 9; versions: 1, 2"):
         articles[0].version(9)
+
+
+def test_pages_of_one_article_url_are_one_history():
+    story = "http://a/story/"
+    rows = [row(story, "2026-11-01T00:00:00Z", "t1", 1, article_url=story),
+            # the AMP page (canonical: the story) brought the edit; a tracking-parameter link the next one
+            row("http://a/amp/story/", "2026-11-02T00:00:00Z", "t2", 2, article_url=story),
+            row("http://a/story/?utm_source=x", "2026-11-03T00:00:00Z", "t3", 3, final_url=story + "?utm_source=x"),
+            # new bytes, same text: no clean object, still the story's page
+            row("http://a/amp/story/", "2026-11-04T00:00:00Z", None, None, clean_key=None, article_url=story),
+            row("http://a/other/", "2026-11-01T00:00:00Z", "o1", 1, canonical_url=story)]  # canonical: unvetted
+    articles = reader.group_articles(rows)
+    assert [(a.id, [v.number for v in a.versions]) for a in articles] == [(story, [1, 2, 3]),
+                                                                         ("http://a/other/", [1])]
+    assert [p["fetched_at"] for p in articles[0].pages] == ["2026-11-04T00:00:00Z"]
+    assert {"http://a/amp/story/", story} <= articles[0].urls
 
 
 def test_catalog_keys_parse_and_sort():

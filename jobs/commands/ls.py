@@ -30,8 +30,8 @@ def url_filter(pattern: str | None):
 
 
 def _urls(article: reader.Article):
-    row = article.last_row
-    return (row.get("url"), row.get("final_url"), row.get("canonical_url"))
+    """Every URL that led to the article (its pages, their redirects, the article URL)."""
+    return {article.id, *article.urls}
 
 
 def entry(article: reader.Article) -> dict:
@@ -41,7 +41,7 @@ def entry(article: reader.Article) -> dict:
         "fetched_at": row.get("fetched_at"),
         "source": article.source,
         "title": shown.get("title"),
-        "url": row.get("final_url") or row.get("url"),
+        "url": article.id,  # the URL the article is known by (its canonical link, when in scope)
         "versions": len(article.versions),
         "version": article.latest.number if article.latest else None,
         "key": shown.get("clean_key"),

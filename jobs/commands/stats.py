@@ -37,9 +37,10 @@ def source_stats(rows: list[dict]) -> dict:
     extraction = Counter(r["extraction"] for r in rows if r.get("extraction"))
     articles = reader.group_articles(rows)
     per_day: dict[str, set] = {}
-    for row in rows:
-        if row.get("extraction") == "ok" and row.get("fetched_at"):
-            per_day.setdefault(row["fetched_at"][:10], set()).add(reader.article_id(row))
+    for article in articles:
+        for row in article.rows:
+            if row.get("extraction") == "ok" and row.get("fetched_at"):
+                per_day.setdefault(row["fetched_at"][:10], set()).add(article.id)
     runs = {r.get("run_id") for r in rows if r.get("origin") == "crawl"}
     return {
         "pages": len(rows),
