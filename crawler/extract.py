@@ -59,10 +59,13 @@ def extract(body: bytes, url: str, content_type: str | None = None,
     except Exception as exc:  # noqa: BLE001 - a page must never crash the crawl
         return Article(status="failed", reason=f"decode: {type(exc).__name__}: {exc}")
     try:
-        return _extract(html, url, encoding, options)
+        article = _extract(html, url, encoding, options)
     except Exception as exc:  # noqa: BLE001
         log.debug("extraction failed for %s", url, exc_info=True)
-        return Article(status="failed", reason=f"{type(exc).__name__}: {exc}", encoding=encoding)
+        article = Article(status="failed", reason=f"{type(exc).__name__}: {exc}", encoding=encoding)
+    # which of the source's rules made it (stored as extraction.rules in the clean object)
+    article.extractor["rules"] = xrules.digest(options.rules, options.stray_lines)
+    return article
 
 
 def page_fingerprints(body: bytes, content_type: str | None = None) -> tuple[str, ...]:

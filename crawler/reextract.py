@@ -18,6 +18,7 @@ from typing import Optional
 from crawler import keys
 from crawler.extract import Article, ExtractOptions, extract
 from crawler.records import FetchedPage, clean_record, iso, parse_iso
+from crawler.versions import fingerprint
 
 
 @dataclass
@@ -38,26 +39,34 @@ def page_from_sidecar(meta: dict, body: bytes) -> FetchedPage:
 
 
 def reextract(meta: dict, body: bytes, latest: Optional[dict], *, latest_key: Optional[str], version: int,
-              run_id: str, now: datetime, options: ExtractOptions) -> Outcome:
+              run_id: str, now: datetime, options: ExtractOptions, article_url: Optional[str] = None) -> Outcome:
     """Extract ``body`` again; a new clean record when its text differs from ``latest``'s.
 
-    ``latest`` is the article's latest clean record with text (None when it has
-    none yet), ``version`` the number the new version would get.
+    ``latest`` is the article's latest clean record (None when it has none
+    yet), ``latest_key`` its key, ``version`` the number the new version gets
+    (the caller takes it from the article's history, as a crawl does), and
+    ``article_url`` the URL the article is known by.  Texts are compared as a
+    crawl compares them (:func:`crawler.versions.fingerprint`: title and text,
+    normalized), so what a crawl would call unchanged is unchanged here too.
     """
     page = page_from_sidecar(meta, body)
     article = extract(body, page.final_url, page.content_type, options)
     if article.status != "ok":
         return Outcome("not_better", article=article)
-    text_sha = keys.sha256_hex(article.text.encode("utf-8"))
-    if latest is not None and latest.get("content_sha256") == text_sha:
+    fp = fingerprint(article.title, article.text)
+    if latest is not None and fingerprint(latest.get("title"), latest.get("text")) == fp:
         return Outcome("unchanged", article=article)
+    text_sha = keys.sha256_hex(article.text.encode("utf-8"))
     record = clean_record(page, article, raw_key=meta["raw_key"], raw_sha256=meta["sha256"],
-                          content_sha256=text_sha, run_id=run_id, version=version, previous_key=latest_key)
+                          content_sha256=text_sha, run_id=run_id, version=version, previous_key=latest_key,
+                          article_url=article_url or (latest or {}).get("article_url"), fingerprint=fp)
+    before = (latest or {}).get("extraction") or {}
     record["reextracted"] = {
         "at": iso(now),
         "run_id": run_id,
         "from_raw_key": meta["raw_key"],
-        "previous_extractor_version": ((latest or {}).get("extraction") or {}).get("extractor_version"),
+        "previous_extractor_version": before.get("extractor_version"),
+        "previous_rules": before.get("rules"),
     }
     # the key's day is the day it was made; its version tag keeps it off any crawl's key
     key = keys.clean_key(page.source, page.url, now, text_sha, version=version)

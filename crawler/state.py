@@ -497,16 +497,17 @@ class SourceState:
         return self.articles.update(article_url, versions=[*old.get("versions", []), version])
 
 
-def note_versions(store: Store, source: str, made: list[tuple[str, dict]]) -> SaveReport:
+def note_versions(store: Store, source: str, made: list[tuple[str, dict]],
+                  state: Optional[SourceState] = None) -> SaveReport:
     """Add clean versions made outside a crawl (``archiver re-extract``) to the source's state.
 
     ``made`` holds ``(key, clean record)`` pairs.  Each version joins the history
     of the article its page belongs to, so the next crawl compares with it and
-    numbers after it.
+    numbers after it.  ``state``: the source's state if already loaded.
     """
     from crawler.versions import fingerprint
 
-    state = SourceState.load(store, source)
+    state = state if state is not None else SourceState.load(store, source)
     state.stale = []  # not healed by this (no listing was read): markers of other runs stay
     for key, record in made:
         page = record.get("url") or record.get("final_url")

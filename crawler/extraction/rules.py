@@ -109,6 +109,22 @@ class RuleSet:
         return bool(self.include or self.exclude or self.exclude_text)
 
 
+@lru_cache(maxsize=64)
+def digest(rules: RuleSet, stray_lines: bool = True) -> str:
+    """A short, stable name for a source's extraction rules, recorded in each clean object.
+
+    The same ``include`` / ``exclude`` / ``exclude_text`` / ``stray_lines`` give
+    the same digest whatever the YAML's layout, so a reader can tell which
+    objects were made under which rules (e.g. before and after a rule change).
+    """
+    import hashlib
+    import json
+
+    spec = {"include": rules.include, "exclude": list(rules.exclude), "exclude_text": list(rules.exclude_text),
+            "stray_lines": bool(stray_lines)}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
 def _select(tree, selector: str) -> list:
     try:
         found = compile_selector(selector)(tree)

@@ -32,7 +32,8 @@ def resolve(store, loaded, args) -> tuple[dict, str, str]:
         if args.version is not None:
             raise CommandError("--version goes with a URL, not with an object key", code=2)
         record = reader.get_json(store, args.target)
-        return record, args.target, f"version {record.get('version') or 1}"
+        number = record.get("version")
+        return record, args.target, f"version {number}" if number is not None else "version not numbered"
     sources = sources_of(args, loaded, store, args.source) if args.source else reader.sources_for_url(
         args.target, loaded.settings.sources, reader.catalog_sources(store))
     article = reader.find_article(store, args.target, sources=sources)
@@ -89,7 +90,10 @@ def readable(record: dict, key: str, label: str, *, color: bool = False) -> str:
         lines.append(terminal.paint(f"(extraction {extraction.get('status')}: {extraction.get('reason')})",
                                     "yellow", color))
     lines.append(text.replace("\n", "\n\n") if "\n\n" not in text else text)
-    lines += ["", terminal.paint(f"{key}  (raw: {record.get('raw_key')}; "
-                                 f"{extraction.get('extractor')} {extraction.get('extractor_version')})",
-                                 "dim", color)]
+    made_by = f"{extraction.get('extractor')} {extraction.get('extractor_version')}"
+    if extraction.get("rules"):
+        made_by += f", rules {extraction['rules']}"
+    if record.get("reextracted"):
+        made_by += f", re-extracted {terminal.when(record['reextracted'].get('at'))} UTC"
+    lines += ["", terminal.paint(f"{key}  (raw: {record.get('raw_key')}; {made_by})", "dim", color)]
     return "\n".join(lines)
