@@ -225,7 +225,7 @@ class ArchivePipeline:
         # the sidecar of the first fetch of these bytes stays (a same-day repeat is not a new fetch)
         meta_outcome = await self._put(keys.meta_key(raw_key), meta_bytes, "application/json", if_absent=True)
         ctx.count("raw_archived" if outcome in ("stored", "exists") else f"raw_{outcome}")
-        if outcome == meta_outcome == "exists":
+        if outcome == meta_outcome == "exists" and not await self._ours(keys.meta_key(raw_key), meta_bytes):
             # stored by an earlier run the state never heard of (killed before saving it): its
             # catalog row names them; a row of ours would describe a sidecar we did not write
             return Written(raw_key, outcome, [])
@@ -291,9 +291,22 @@ class ArchivePipeline:
                 state.add_version(identity, {"v": change.version, "key": clean_key, "fp": fp,
                                              "at": iso(page.fetched_at), "url": page.url, "raw": raw_key,
                                              "ok": article.status == "ok"})
-        if outcome == "exists":
+        if outcome == "exists" and not await self._ours(clean_key, clean_bytes):
             return None  # nothing written: no catalog row for it
         return clean_key, record, clean_bytes, outcome
+
+    async def _ours(self, key: str, data: bytes) -> bool:
+        """Does the object a conditional PUT found at ``key`` hold exactly ``data``?
+
+        Then it is this run's own write: the PUT landed but its answer was lost (a
+        500, a reset) and the client's retry found it.  Sidecars and clean records
+        name their run and fetch time, so an earlier run's object never matches.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.io, self.ctx.archiver.store.get, key) == data
+        except Exception:  # noqa: BLE001 - unreadable: treat it as not ours (no row, as before)
+            return False
 
     def _finish_row(self, row: Optional[dict], outcomes: list) -> None:
         if row is None:  # nothing stored for this page

@@ -269,7 +269,8 @@ def group_articles(rows: Iterable[dict]) -> list[Article]:
         named = [r for r in art.rows if r.get("article_url")]
         art.id = article_id(named[-1] if named else art.rows[-1])
         articles.append(art)
-    return sorted(articles, key=lambda a: _fetched(a.last_row), reverse=True)
+    # newest activity first; the same time (pages of one fetch burst): by URL, so every listing agrees
+    return sorted(articles, key=lambda a: (_fetched(a.last_row), a.id), reverse=True)
 
 
 def url_variants(url: str) -> set[str]:

@@ -4,6 +4,7 @@ re-extract stored (in the clean object, its catalog row and the state), however 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -63,6 +64,7 @@ def test_crawl_edit_and_rule_change_share_one_numbering(site, target, write_conf
         article.paragraphs[-1] = "Update: the county board approved the bridge repairs on Thursday evening."
     news.articles[4].title += " (updated)"  # the same text under a new headline is a new version too
     publish(site, news, 0, 3, 4)
+    second_crawl = datetime.now(timezone.utc).isoformat()
     cli("crawl", "--config", config, env=env, check=True)
     urls = [site.url + a.path for a in news.articles]
     before = {url: stored_versions(store, url) for url in urls}
@@ -70,6 +72,10 @@ def test_crawl_edit_and_rule_change_share_one_numbering(site, target, write_conf
 
     # the source's rules now drop the sponsor line (a selector) and the newsroom note (a phrase)
     config = write_config([source("town", site.url, articles=[ARTICLES], extract=RULES)], target.storage)
+    # only what the second crawl fetched: the sponsored article's v2, so the new one is v3 (not v2 again)
+    dry = json.loads(cli("re-extract", "town", "--since", second_crawl, "--dry-run", "--json", "--config", config,
+                         env=env, check=True).stdout)["sources"][0]
+    assert [(v["url"], v["version"]) for v in dry["new_versions"]] == [(site.url + news.articles[0].path, 3)]
     out = json.loads(cli("re-extract", "town", "--json", "--config", config, env=env, check=True).stdout)
     result = out["sources"][0]
     made = {v["url"]: v["version"] for v in result["new_versions"]}

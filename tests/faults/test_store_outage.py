@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from crawler import catalog
 from tests import sitegen
 from tests.faults.audit import audit
 from tests.faults.conftest import GatedNews, raw_objects, s3_storage, source, wait_until
@@ -106,6 +107,28 @@ def test_throttling_is_retried_with_backoff(seaweed, site, proxy_for, write_conf
     assert_complete(archive, {site.url + a.path for a in news.articles})
     (run,) = archive.runs.values()
     assert run["outcome"] == "ok" and run["counts"]["store_spooled"] == 0
+
+
+def test_a_write_whose_answer_was_lost_is_still_catalogued(seaweed, site, proxy_for, write_config, cli, tmp_path):
+    """Under load a PUT can land while its answer is lost (a 500, a reset): the client retries, and the
+    conditional retry finds the object (412).  That object is this run's own write, not an earlier
+    run's, so the page keeps its catalog row and shows in ``ls``."""
+    proxy = proxy_for(seaweed.endpoint)
+    storage, store = s3_storage(seaweed, proxy.url, spool=tmp_path / "spool", retries=3)
+    news = sitegen.serve(site, sitegen.build(4, seed=36))
+    config = write_config([source("town", site.url)], storage)
+    story = news.articles[0]
+    # the raw body, its sidecar and the clean article of one story: each PUT lands, its answer is lost
+    proxy.lose_answers(500, "InternalError", times=3, key_part=story.path.strip("/").replace("/", "-"))
+    cli("crawl", "--config", config, env=seaweed.env(), check=True)
+    assert len(proxy.injected()) == 3
+    archive = audit(store)
+    assert_complete(archive, {site.url + a.path for a in news.articles})
+    named = {obj for rows in archive.catalog.values() for row in rows for obj, _, _ in catalog.objects(row)}
+    assert set(archive.clean) | set(archive.raw) | {k + ".meta.json" for k in archive.raw} <= named
+    listing = json.loads(cli("ls", "--json", "--config", config, env=seaweed.env(), check=True).stdout)
+    assert {site.url + a.path for a in news.articles} <= {e["url"] for e in listing}
+    assert cli("verify", "--config", config, env=seaweed.env()).returncode == 0
 
 
 def test_persistent_throttling_spools_and_the_next_run_uploads_before_new_work(

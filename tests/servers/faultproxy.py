@@ -8,6 +8,8 @@ signatures still verify) unless a fault is armed:
     proxy.fail(503, "SlowDown", times=2)        # the next two PUTs get 503 SlowDown
     proxy.fail(403, "InvalidAccessKeyId")       # every PUT refused until proxy.heal()
     proxy.stall_put()                           # the next PUT stops half-way until proxy.release()
+    proxy.lose_answers(500, "InternalError", times=3, key_part="/clean/")
+                                                # those PUTs land, but the client is told they failed
 
 Every request is logged (method, path, status, whether the fault was injected, time).
 """
@@ -47,6 +49,7 @@ class Fault:
     code: str
     times: Optional[int]  # None: until heal()
     methods: tuple[str, ...]
+    key_part: str = ""    # only requests whose path contains it
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -112,6 +115,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         finally:
             conn.close()
+        lost = proxy._take_lost_answer(self.command, self.path) if resp.status < 300 else None
+        if lost is not None:  # the request was carried out; its answer is "lost" on the way back
+            payload = S3_ERROR.format(code=lost.code, message=MESSAGES.get(lost.code, lost.code)).encode()
+            self.send_response(lost.status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            proxy._log(Logged(self.command, self.path, lost.status, True, time.time()))
+            return
         self.send_response(resp.status, resp.reason)
         for name, value in resp.getheaders():
             if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
@@ -155,6 +168,7 @@ class FaultProxy:
         self._release = threading.Event()
         self._stall_armed = False
         self._fault: Optional[Fault] = None
+        self._lost: Optional[Fault] = None
         self._lock = threading.Lock()
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.proxy = self
@@ -173,7 +187,16 @@ class FaultProxy:
 
     def heal(self) -> None:
         with self._lock:
-            self._fault = None
+            self._fault = self._lost = None
+
+    def lose_answers(self, status: int, code: str, *, times: Optional[int] = None, key_part: str = "",
+                     methods: tuple[str, ...] = ("PUT",)) -> None:
+        """Pass requests upstream (they take effect) but answer an error: a response lost on the way."""
+        with self._lock:
+            self._lost = Fault(status, code, times, methods, key_part)
+
+    def _take_lost_answer(self, method: str, path: str) -> Optional[Fault]:
+        return self._take("_lost", method, path)
 
     def stall_put(self) -> None:
         with self._lock:
@@ -185,14 +208,18 @@ class FaultProxy:
         self._release.set()
 
     def _take_fault(self, method: str) -> Optional[Fault]:
+        return self._take("_fault", method, "")
+
+    def _take(self, slot: str, method: str, path: str) -> Optional[Fault]:
+        """The fault armed in ``slot`` if it applies to this request (counting it down)."""
         with self._lock:
-            fault = self._fault
-            if fault is None or method not in fault.methods:
+            fault = getattr(self, slot)
+            if fault is None or method not in fault.methods or fault.key_part not in path:
                 return None
             if fault.times is not None:
                 fault.times -= 1
                 if fault.times <= 0:
-                    self._fault = None
+                    setattr(self, slot, None)
             return fault
 
     def _take_stall(self) -> bool:
