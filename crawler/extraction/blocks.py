@@ -90,19 +90,29 @@ def segment(tree, base_url: Optional[str] = None, *, want_links: bool = False) -
 
     Walks the page's non-blank text nodes (found in C by XPath) rather than
     every element: each text node belongs to the nearest block-level element
-    above it (inline elements are skipped over).
+    above it (inline elements are skipped over).  An element's path is built
+    once, from the nearest ancestor whose path is known.
     """
-    blocks: dict = {}
+    blocks: dict = {}    # block element -> Block (None: a skipped element such as <script>)
     paths: dict = {}
 
     def path_of(el) -> str:
         found = paths.get(el)
-        if found is None:
+        if found is not None:
+            return found
+        chain = []  # from el up to the first ancestor whose path is known, or <body>
+        while True:
+            chain.append(el)
             parent = el.getparent()
             if parent is None or el.tag == "body":
-                found = _signature(el)
-            else:
-                found = path_of(parent) + "/" + _signature(el)
+                found = ""
+                break
+            found = paths.get(parent)
+            if found is not None:
+                break
+            el = parent
+        for el in reversed(chain):
+            found = found + "/" + _signature(el) if found else _signature(el)
             paths[el] = found
         return found
 
@@ -111,6 +121,7 @@ def segment(tree, base_url: Optional[str] = None, *, want_links: bool = False) -
             el = el.getparent()
         return el
 
+    missing = object()
     for node in _TEXT_NODES(tree):
         owner = node.getparent()
         if owner is None:
@@ -122,17 +133,16 @@ def segment(tree, base_url: Optional[str] = None, *, want_links: bool = False) -
                 continue
             slot, container = (owner, "text"), owner
         el = block_of(container)
-        if el is None or el.tag in SKIP:
-            continue
-        block = blocks.get(el)
+        block = blocks.get(el, missing)
+        if block is missing:
+            block = blocks[el] = None if el is None or el.tag in SKIP else Block(el, path_of(el))
         if block is None:
-            block = blocks[el] = Block(el, path_of(el))
+            continue
         block.slots.append(slot)
         block.parts.append(node)
     if want_links:
         for a in _ANCHORS(tree):
-            el = block_of(a)
-            block = blocks.get(el)
+            block = blocks.get(block_of(a))
             href = a.get("href").strip()
             if block is None or href.startswith(("javascript:", "#", "mailto:")):
                 continue
@@ -141,6 +151,8 @@ def segment(tree, base_url: Optional[str] = None, *, want_links: bool = False) -
                 block.anchors.append((anchor, href))  # made absolute when used
     out = []
     for block in blocks.values():
+        if block is None:
+            continue
         text = norm(" ".join(block.parts))
         block.parts = []
         if text:
