@@ -29,7 +29,6 @@ from crawler.decode import decode_html
 from crawler.urls import normalize_url
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
-_SPACES = re.compile(r"[^\S\n]+")
 _LINK_TAG = re.compile(rb"<link\b[^>]*>", re.I)
 _ATTR = re.compile(r"""([a-zA-Z:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _HEAD_BYTES = 256 * 1024
@@ -37,7 +36,8 @@ _HEAD_BYTES = 256 * 1024
 
 def normalize_text(text: Optional[str]) -> str:
     text = unicodedata.normalize("NFC", text or "").translate(_INVISIBLE)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    # runs of whitespace inside a line become one space (split() knows the same whitespace as re's \s)
+    lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
 
