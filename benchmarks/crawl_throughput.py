@@ -7,7 +7,8 @@ there, generated local-news pages otherwise) linked from listing pages, then in
 the same run:
 
 1. baseline: bare ``trafilatura.extract(include_comments=False)`` over the same
-   pages in this process (CPU seconds per page);
+   pages in this process (CPU seconds per page), once before and once after the
+   crawl, averaged (load from elsewhere on the machine drifts);
 2. ``archiver crawl`` into a temporary folder, as a subprocess; its CPU is that of
    every process of the crawl's tree (the CLI, the crawl process, the forkserver
    and its extraction workers), from ``getrusage(RUSAGE_CHILDREN)``: this process
@@ -201,9 +202,12 @@ def main() -> None:
     site = SiteServer().start()
     try:
         publish(site, pages)
-        base_cpu, base_wall = baseline(pages, site.url + "/a/00000/")
+        before = baseline(pages, site.url + "/a/00000/")
         with tempfile.TemporaryDirectory(prefix="archiver-bench-") as tmp:
             result = crawl(site, len(pages), args.workers, Path(tmp))
+        after = baseline(pages, site.url + "/a/00000/")
+        # measured on both sides of the crawl: load from elsewhere on the machine drifts
+        base_cpu, base_wall = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     finally:
         site.stop()
 
@@ -217,7 +221,8 @@ def main() -> None:
     if result["record"]["errors"]:
         print("errors:", result["record"]["errors"])
     print(f"baseline  bare trafilatura: {base_cpu / n * 1000:7.1f} ms CPU/page, {n / base_wall:6.1f} pages/s "
-          f"(one process, no fetching, no storing)")
+          f"(one process, no fetching, no storing; mean of {before[0] / n * 1000:.1f} before "
+          f"and {after[0] / n * 1000:.1f} after the crawl)")
     print(f"archiver  crawl:            {result['cpu'] / n * 1000:7.1f} ms CPU/page, {n / result['wall']:6.1f} pages/s "
           f"(fetch + raw + extract + clean + records)")
     extract_ms = counts.get("extract_cpu_ms", 0) / n

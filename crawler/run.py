@@ -111,7 +111,10 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         # a response gives at most one item (its page) beside its links; Scrapy starts this many
         # tasks for every response's output (100 by default: 100 tasks a page for nothing)
         "CONCURRENT_ITEMS": 2,
-        "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ScopeMiddleware": 50,
+        # off, and not even imported (their modules cost more at start than they ever do here)
+        "EXTENSIONS": {"scrapy.extensions.remote_control.RemoteControl": None},
+        "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+                                   "crawler.middlewares.ScopeMiddleware": 50,
                                    "crawler.breaker.SiteBreakerMiddleware": 560,
                                    "crawler.conditional.ConditionalGetMiddleware": 580,
                                    "crawler.redirects.RedirectLoopMiddleware": 610,
