@@ -28,14 +28,17 @@ from urllib.parse import urljoin, urlsplit
 from crawler.decode import decode_html
 from crawler.urls import normalize_url
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
+_INVISIBLE_CHARS = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS), None)
 _LINK_TAG = re.compile(rb"<link\b[^>]*>", re.I)
 _ATTR = re.compile(r"""([a-zA-Z:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _HEAD_BYTES = 256 * 1024
 
 
 def normalize_text(text: Optional[str]) -> str:
-    text = unicodedata.normalize("NFC", text or "").translate(_INVISIBLE)
+    text = unicodedata.normalize("NFC", text or "")
+    if any(ch in text for ch in _INVISIBLE_CHARS):  # translate() walks every character: only when needed
+        text = text.translate(_INVISIBLE)
     # runs of whitespace inside a line become one space (split() knows the same whitespace as re's \s)
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
