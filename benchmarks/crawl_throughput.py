@@ -17,9 +17,17 @@ the same run:
    its rusage (which holds its workers') is counted too.  Its peak memory comes
    from sampling the whole process tree.
 
-Prints pages/s, CPU per page as a ratio to the baseline, peak RSS of the tree,
-and cores used (CPU seconds / wall seconds).  Numbers, not assertions: these
-machines are shared and noisy, the ratio is what to compare.
+Prints pages/s, CPU per page as a ratio to the baseline (and how much of it
+``extract()`` took, as the workers measure it), peak RSS of the tree, and cores
+used (CPU seconds / wall seconds).  Numbers, not assertions: these machines are
+shared and noisy, the ratio is what to compare.
+
+On the 2-core development machine, 500 corpus pages, one extraction worker:
+2.2x to 2.35x bare trafilatura's CPU per page (extract() 1.4x, the crawl
+process about 12 ms a page: Scrapy's fetching a quarter of it, reading links a
+fifth, storing objects and building records the rest; start-up of the whole tree
+about 2 s, of which the language model 0.6 s), crawl process RSS 160 MB, tree
+PSS 395 MB.
 """
 
 from __future__ import annotations
