@@ -108,9 +108,10 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "MEMUSAGE_LIMIT_MB": source.max_memory_mb,
         "MEMUSAGE_CHECK_INTERVAL_SECONDS": 2.0,
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
-        # a response gives at most one item (its page) beside its links; Scrapy starts this many
-        # tasks for every response's output (100 by default: 100 tasks a page for nothing)
-        "CONCURRENT_ITEMS": 2,
+        # Scrapy starts this many tasks for every response's output (100 by default); a response
+        # gives one item (its page) beside its links, and 16 still hand a listing's links to the
+        # scheduler together (with 2, they trickle in and reach the downloader in another order)
+        "CONCURRENT_ITEMS": 16,
         # off, and not even imported (their modules cost more at start than they ever do here)
         "EXTENSIONS": {"scrapy.extensions.remote_control.RemoteControl": None},
         "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
