@@ -146,7 +146,7 @@ def _extract(html: str, url: str, encoding: str, options: ExtractOptions) -> Art
 
     published = meta.published
     if not published:
-        published, found_in = _fallback_date(url, html)
+        published, found_in = _fallback_date(url, tree)  # last use of the tree: it is cleaned
         if published:
             info["sources"] = {**info.get("sources", {}), "published": found_in}
     article = Article(
@@ -208,7 +208,7 @@ def _paragraphs(text: str) -> str:
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](0[1-9]|1[0-2])[/-](0[1-9]|[12]\d|3[01])(?:/|[-_]|$)")
 
 
-def _fallback_date(url: str, html: str) -> tuple[Optional[str], Optional[str]]:
+def _fallback_date(url: str, tree) -> tuple[Optional[str], Optional[str]]:
     """For pages whose metadata gave no date: the date in the page's URL (``/2026/11/02/``),
     else the one the page's markup shows (a byline, a ``<time>``, a dated class; see
     :mod:`crawler.extraction.pagedate`), else none.  Returns (date, where it was found).
@@ -216,5 +216,5 @@ def _fallback_date(url: str, html: str) -> tuple[Optional[str], Optional[str]]:
     match = _URL_DATE.search(urlsplit(url).path) if url else None
     if match:
         return normalize_date("-".join(match.groups())), "url"
-    found = markup_date(html)
+    found = markup_date(tree)
     return (normalize_date(found), "page") if found else (None, None)

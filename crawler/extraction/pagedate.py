@@ -28,12 +28,16 @@ except ImportError:  # pragma: no cover - depends on the installed htmldate
     load_html = None
 
 
-def markup_date(html: str) -> Optional[str]:
-    """``YYYY-MM-DD`` the page's markup gives as its (original) publication date, or None."""
+def markup_date(page) -> Optional[str]:
+    """``YYYY-MM-DD`` the page's markup gives as its (original) publication date, or None.
+
+    ``page``: HTML text, or the page's lxml tree, which is then cleaned in place (scripts,
+    navigation... removed): pass a tree only when nothing reads it afterwards.
+    """
     if load_html is None:
         return None
     try:
-        tree = load_html(html)
+        tree = load_html(page)
         if tree is None:
             return None
         options = Extractor(False, get_max_date(None), get_min_date(None), True, "%Y-%m-%d")
