@@ -212,6 +212,7 @@ class SourceSettings(_Model):
     concurrency: int = Field(default=4, ge=1, le=64)
     delay: float = Field(default=0.5, ge=0, le=600)
     autothrottle: bool = True
+    cookies: bool = False  # keep the cookies the site sets, for the length of one run
     download_timeout: float = Field(default=30.0, gt=0, le=600)
     retries: int = Field(default=2, ge=0, le=10)
     # a 429/503 asking for a longer wait than this (seconds) ends this run's visits to the host

@@ -100,7 +100,7 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "DOWNLOAD_WARNSIZE": 0,
         "DEPTH_LIMIT": 0,  # depth is counted by the spider (feeds and sitemaps are not hops)
         "REDIRECT_MAX_TIMES": 10,
-        "COOKIES_ENABLED": False,
+        "COOKIES_ENABLED": source.cookies,
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
         "CLOSESPIDER_TIMEOUT": source.max_run_seconds,
@@ -114,7 +114,8 @@ def scrapy_settings(source: SourceSettings, ctx: CrawlContext, log_level: str) -
         "CONCURRENT_ITEMS": 16,
         # off, and not even imported (their modules cost more at start than they ever do here)
         "EXTENSIONS": {"scrapy.extensions.remote_control.RemoteControl": None},
-        "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+        "DOWNLOADER_MIDDLEWARES": {**({} if source.cookies else
+                                      {"scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None}),
                                    "crawler.middlewares.ScopeMiddleware": 50,
                                    "crawler.breaker.SiteBreakerMiddleware": 560,
                                    "crawler.conditional.ConditionalGetMiddleware": 580,

@@ -175,3 +175,33 @@ def test_failure_streak_counts_only_site_failures():
     assert streak.tripped and streak.describe() == "the site failed 3 requests in a row (last: http_429)"
     assert FailureStreak(0).failure("http_503") is False
     assert is_site_failure("http_502") and not is_site_failure("http_404") and not is_site_failure("http_5xx")
+
+
+def test_a_cookie_check_redirect_needs_cookies_and_a_real_loop_still_ends(site, file_target, write_config, cli):
+    story = sitegen.Article("/news/check/", "Council approves budget", "Priya Raman", "2026-11-03T08:00:00+00:00",
+                            sitegen.build(1, seed=23).articles[0].paragraphs)
+
+    def check(req):  # the site wants a cookie: it sets one and sends the browser back to the same page
+        if "seen=1" in req.headers.get("cookie", ""):
+            req.send(200, sitegen.article_html(story).encode())
+        else:
+            req.send(302, b"", headers={"Location": "/news/check/", "Set-Cookie": "seen=1; Path=/"})
+
+    site.route("/news/check/", check)
+    site.route("/news/always/", lambda req: req.send(302, b"", headers={"Location": "/news/always/",
+                                                                        "Set-Cookie": "n=1; Path=/"}))
+    listing(site, ["/news/check/", "/news/always/"])
+
+    without = write_config([source("town", site.url, max_depth=1)], file_target.storage, name="off.yaml")
+    cli("crawl", "--config", without, check=True)
+    run = run_record(file_target.store, "town")
+    assert run["errors"]["redirect_loop"] == 2  # cookies are off by default: the check cannot pass
+
+    with_cookies = write_config([source("town2", site.url, max_depth=1, cookies=True)], file_target.storage,
+                                name="on.yaml")
+    cli("crawl", "--config", with_cookies, check=True)
+    run = run_record(file_target.store, "town2")
+    assert run["errors"]["redirect_loop"] == 1 and "/news/always/" in run["error_samples"]["redirect_loop"][0]
+    clean = [read_json(file_target.store, o.key) for o in file_target.store.list("clean/town2/")]
+    checked = [c for c in clean if c["final_url"] == site.url + "/news/check/"]
+    assert [c["title"] for c in checked] == [story.title] and "Council" in checked[0]["text"]
