@@ -497,6 +497,19 @@ class SourceState:
         return self.articles.update(article_url, versions=[*old.get("versions", []), version])
 
 
+    def note_same_text(self, article_url: str, fp: str, *, keep: int = 4) -> None:
+        """The latest version's text is also known by ``fp`` (the extractor changed, not the page)."""
+        article_url = self.key(article_url)
+        old = self.articles.get(article_url) or {}
+        history = list(old.get("versions", []))
+        if not history:
+            return
+        latest = history[-1]
+        same = [f for f in latest.get("same", []) if f != fp][-(keep - 1):] + [fp]
+        history[-1] = {**latest, "same": same}
+        self.articles.update(article_url, versions=history)
+
+
 def note_versions(store: Store, source: str, made: list[tuple[str, dict]],
                   state: Optional[SourceState] = None) -> SaveReport:
     """Add clean versions made outside a crawl (``archiver re-extract``) to the source's state.

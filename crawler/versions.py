@@ -14,6 +14,13 @@
   fingerprint is version N+1 linked to N by ``previous_key``; the same
   fingerprint is "checked, unchanged" and stores nothing.  A failed or empty
   extraction never supersedes a good version (a broken page is not an edit).
+* **The extractor is not the page.**  A text that differs only because the
+  extractor learned more since (a template block recognized, a rule added) is
+  no edit: the crawl extracts the previous version's raw page again with the
+  current extractor, and when that gives the new text too, the page did not
+  change.  The latest version then remembers the new fingerprint (``same``), so
+  later runs see "unchanged" without extracting twice; ``archiver re-extract``
+  is how the archive takes the better text.
 """
 
 from __future__ import annotations
@@ -102,7 +109,7 @@ def next_version(versions: list, fp: str, ok: bool) -> Change:
         return Change("new", 1)
     latest = versions[-1]
     number = latest.get("v", len(versions))
-    if latest.get("fp") == fp:
+    if latest.get("fp") == fp or fp in latest.get("same", ()):
         return Change("unchanged", number)
     if not ok and any(v.get("ok", True) for v in versions):
         return Change("kept", number)

@@ -313,3 +313,33 @@ def test_a_crawl_after_a_re_extraction_continues_the_same_history(site, file_tar
     assert [v.number for v in history.versions] == [1, 2, 3]
     v3 = read_json(store, history.versions[2].key)
     assert v3["version"] == 3 and v3["previous_key"] == v2_key and history.versions[0].key == v1_key
+
+
+def test_a_text_that_changed_only_because_the_extractor_did_is_no_new_version(site, file_target, write_config, cli):
+    news = sitegen.serve(site, sitegen.build(3, seed=8))
+    story, edited = news.articles[0], news.articles[1]
+    sponsor = "Residents can read the full agenda of every council meeting at the Hillside library on Main Street."
+    site.page(story.path, ad_page(story, "Tires", "a1").replace("</article>", f"<p>{sponsor}</p></article>"))
+    site.page(edited.path, ad_page(edited, "Tires", "b1"))
+    config = write_config([town(site, revisit={"old_every": "0"})], file_target.storage)
+    first = crawl(cli, config, file_target)
+    assert first["counts"]["articles_new"] == 3
+    assert all(sponsor in r["text"] for r in clean_records(file_target.store) if r["url"].endswith(story.path))
+
+    # the source learns a rule (the extractor changed); the pages' bytes change (an ad), and one
+    # article is really edited
+    config = write_config([town(site, revisit={"old_every": "0"}, extract={"exclude_text": ["Hillside library"]})],
+                          file_target.storage)
+    site.page(story.path, ad_page(story, "Garden sale", "a2").replace("</article>", f"<p>{sponsor}</p></article>"))
+    edited.paragraphs[0] = edited.paragraphs[0] + " The council will vote again in March."
+    site.page(edited.path, ad_page(edited, "Garden sale", "b2"))
+    counts = crawl(cli, config, file_target)["counts"]
+    assert counts["articles_extractor_changed"] == 1 and counts["articles_changed"] == 1
+    assert counts["versions_rechecked"] == 2  # each text that differed was checked against its old page
+    versions = {r["url"]: r["version"] for r in clean_records(file_target.store) if r["version"] == 2}
+    assert list(versions) == [site.url + edited.path]  # the edit is a version, the rule change is not
+
+    # the next change of the ad costs no second look: the latest version knows the new text
+    site.page(story.path, ad_page(story, "Winter tires", "a3").replace("</article>", f"<p>{sponsor}</p></article>"))
+    counts = crawl(cli, config, file_target)["counts"]
+    assert counts["articles_unchanged"] >= 1 and "versions_rechecked" not in counts and "articles_changed" not in counts

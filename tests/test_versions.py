@@ -53,3 +53,6 @@ def test_next_version():
     assert next_version([v1], "fp-empty", ok=False).kind == "kept"
     empty = {"v": 1, "key": "clean/k0.json", "fp": "fp-empty", "ok": False}
     assert next_version([empty], "fp1", ok=True).version == 2
+    # a text the extractor now makes of the same page is known by the latest version
+    assert next_version([{**v1, "same": ["fp3"]}], "fp3", ok=True).kind == "unchanged"
+    assert next_version([v1, {**v1, "v": 2, "key": "clean/k2.json", "fp": "fp2"}], "fp3", ok=True).kind == "changed"
