@@ -129,7 +129,7 @@ def test_keeper_gives_up_when_redis_is_gone_past_the_deadline():
 
 def test_a_holder_that_dies_loses_its_lease_and_another_takes_it(coordination, tmp_path):
     script = textwrap.dedent(f"""
-        import sys, time
+        import sys, threading
         from crawler.config import CoordinationSettings
         from crawler.lease import Leases, LeaseKeeper
         from crawler.redisconn import Keys, connect
@@ -138,7 +138,7 @@ def test_a_holder_that_dies_loses_its_lease_and_another_takes_it(coordination, t
         lease = leases.acquire("town", "doomed", 0.6)
         LeaseKeeper(leases, lease).start()
         print(lease.token, flush=True)
-        time.sleep(60)
+        threading.Event().wait(60)  # held until the test kills this process
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                             cwd=str(tmp_path), env={"PYTHONPATH": str(__import__("pathlib").Path.cwd())})
