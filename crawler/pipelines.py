@@ -305,11 +305,8 @@ class ArchivePipeline:
         Then the page did not change, the extractor did (see :mod:`crawler.versions`)."""
         if not latest.get("raw") or not latest.get("ok", True):
             return False
-        loop = asyncio.get_running_loop()
-        try:
-            body = await loop.run_in_executor(self.io, self.ctx.archiver.store.get, latest["raw"])
-        except Exception as exc:  # noqa: BLE001 - unreadable: judge the new text as an edit, as before
-            log.debug("previous raw page %s not read: %s", latest["raw"], exc)
+        body = await self._read(latest["raw"])
+        if body is None:  # unreadable: judge the new text as an edit, as before
             return False
         before = replace(page, body=body, final_url=latest.get("url") or page.final_url)
         again = await self._extract(before, learn=False)
@@ -323,11 +320,15 @@ class ArchivePipeline:
         500, a reset) and the client's retry found it.  Sidecars and clean records
         name their run and fetch time, so an earlier run's object never matches.
         """
-        loop = asyncio.get_running_loop()
+        return await self._read(key) == data  # unreadable (None): not ours, no row, as before
+
+    async def _read(self, key: str) -> Optional[bytes]:
+        """An object's bytes from the store, or None when it cannot be read (logged)."""
         try:
-            return await loop.run_in_executor(self.io, self.ctx.archiver.store.get, key) == data
-        except Exception:  # noqa: BLE001 - unreadable: treat it as not ours (no row, as before)
-            return False
+            return await asyncio.get_running_loop().run_in_executor(self.io, self.ctx.archiver.store.get, key)
+        except Exception as exc:  # noqa: BLE001 - the callers fall back to what they did without it
+            log.debug("%s not read: %s", key, exc)
+            return None
 
     def _finish_row(self, row: Optional[dict], outcomes: list) -> None:
         if row is None:  # nothing stored for this page

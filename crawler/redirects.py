@@ -58,10 +58,9 @@ class RedirectLoopMiddleware:
         location = response.headers.get(b"Location").decode("latin-1")
         target = urljoin(request.url, location)
         chain = [*request.meta.get("redirect_urls", []), request.url]
-        cookie_check = bool(self.cookies and response.headers.get(b"Set-Cookie"))
-        if loop_in(chain, target, cookie_check=cookie_check):
-            hops = " -> ".join([*chain, target])
-            raise RedirectLoop(f"redirect loop: {hops}")
-        if cookie_check and loop_in(chain, target):
+        if loop_in(chain, target):
+            cookie_check = bool(self.cookies and response.headers.get(b"Set-Cookie"))
+            if not cookie_check or loop_in(chain, target, cookie_check=True):
+                raise RedirectLoop(f"redirect loop: {' -> '.join([*chain, target])}")
             request.dont_filter = True  # the redirect Scrapy makes from it (a copy) comes back to a seen URL
         return response
